@@ -1,0 +1,149 @@
+"""0-dimensional persistence diagrams and neural persistence (SPEC §2).
+
+The diagram of a layer is ``{(1, w'_e) : e in MaxST}`` with ``w' = |w| / w_max``; neural
+persistence is the p-norm of the points' persistences ``1 - w'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.topology.conventions import PAPER, Convention, PrunedEdges
+from pipeline.topology.graphs import ConvLayer, DenseLayer, Layer
+from pipeline.topology.mst import SpanningForest, conv_forest, dense_forest
+
+
+@dataclass(frozen=True, eq=False)
+class Diagram:
+    """A layer's diagram: one point (1, death) per spanning-forest edge, plus essential points.
+
+    ``indices[i]`` is the flat weight index (for a convolution, the kernel parameter) behind
+    point i; ``n_essential`` points (1, 0) are included when the convention asks for them.
+    ``degenerate`` flags a layer whose present weights are all zero (every death is then 0).
+    """
+
+    deaths: np.ndarray
+    indices: np.ndarray
+    n_vertices: int
+    n_essential: int
+    w_max: float
+    degenerate: bool
+
+    @property
+    def births(self) -> np.ndarray:
+        return np.ones_like(self.deaths)
+
+    @property
+    def persistence(self) -> np.ndarray:
+        return 1.0 - self.deaths
+
+
+def _effective(layer: Layer, pruned: PrunedEdges) -> tuple[np.ndarray, np.ndarray | None]:
+    """Weight and mask of the graph a convention sees: masked weights absent, or zero edges."""
+    if layer.mask is None:
+        return layer.weight, None
+    if pruned == "absent":
+        return layer.weight, layer.mask
+    return np.where(layer.mask, layer.weight, 0), None
+
+
+def spanning_forest(layer: Layer, pruned: PrunedEdges = "absent") -> SpanningForest:
+    """The layer's maximum spanning forest under the given pruned-edge convention."""
+    weight, mask = _effective(layer, pruned)
+    if isinstance(layer, ConvLayer):
+        return conv_forest(weight, layer.geometry, mask)
+    return dense_forest(weight, mask)
+
+
+def layer_w_max(layer: Layer) -> float:
+    """Largest present |w| of a layer (0 for a layer with no present weight)."""
+    weight, mask = _effective(layer, "absent")
+    present = np.abs(weight) if mask is None else np.abs(weight)[mask]
+    return float(present.max()) if present.size else 0.0
+
+
+def diagram(
+    layer: Layer,
+    convention: Convention = PAPER,
+    *,
+    w_max: float | None = None,
+    forest: SpanningForest | None = None,
+) -> Diagram:
+    """The layer's diagram. ``w_max`` overrides the layer's own (for the global convention)."""
+    if forest is None:
+        forest = spanning_forest(layer, convention.pruned)
+    scale = layer_w_max(layer) if w_max is None else float(w_max)
+    degenerate = scale == 0.0
+    deaths = np.zeros(forest.n_edges) if degenerate else forest.magnitudes / scale
+    if np.any(deaths > 1.0 + 1e-12):
+        raise ValueError(f"layer {layer.name!r}: w_max {scale} is below the layer's largest weight")
+    return Diagram(
+        deaths=np.minimum(deaths, 1.0),
+        indices=forest.indices,
+        n_vertices=forest.n_vertices,
+        n_essential=forest.n_components if convention.essential else 0,
+        w_max=scale,
+        degenerate=degenerate,
+    )
+
+
+def neural_persistence(d: Diagram, p: float = 2.0) -> float:
+    """``(Σ (1 - w'_e)^p + #essential)^(1/p)``."""
+    return float((np.sum(d.persistence**p) + d.n_essential) ** (1.0 / p))
+
+
+def normalized_neural_persistence(d: Diagram, convention: Convention = PAPER) -> float:
+    """Neural persistence divided by its upper bound ``(|V| - 1)^(1/p)`` (or ``|V| - 2``)."""
+    offset = 1 if convention.normalizer == "vertices-1" else 2
+    bound = (d.n_vertices - offset) ** (1.0 / convention.p) if d.n_vertices > offset else 0.0
+    value = neural_persistence(d, convention.p)
+    if bound == 0.0:
+        if value == 0.0:
+            return 0.0
+        raise ValueError(f"a graph of {d.n_vertices} vertices has no {convention.normalizer} normaliser")
+    return value / bound
+
+
+@dataclass(frozen=True, eq=False)
+class LayerPersistence:
+    """One layer's diagram and summaries, as every report consumes them."""
+
+    layer: Layer
+    forest: SpanningForest
+    diagram: Diagram
+    neural_persistence: float
+    normalized: float
+
+
+def network_persistence(layers: Sequence[Layer], convention: Convention = PAPER) -> list[LayerPersistence]:
+    """Diagrams and NP of all layers; with ``w_max="global"`` one scale serves the network."""
+    global_max = max((layer_w_max(layer) for layer in layers), default=0.0)
+    results = []
+    for layer in layers:
+        forest = spanning_forest(layer, convention.pruned)
+        d = diagram(
+            layer,
+            convention,
+            w_max=global_max if convention.w_max == "global" else None,
+            forest=forest,
+        )
+        results.append(
+            LayerPersistence(
+                layer=layer,
+                forest=forest,
+                diagram=d,
+                neural_persistence=neural_persistence(d, convention.p),
+                normalized=normalized_neural_persistence(d, convention),
+            )
+        )
+    return results
+
+
+def total_neural_persistence(results: Sequence[LayerPersistence]) -> float:
+    """Total NP of a network: the sum of its layers' NP (SPEC §2)."""
+    return float(sum(r.neural_persistence for r in results))
+
+

@@ -1,0 +1,172 @@
+"""Layers as bipartite graphs (SPEC §2): plain numpy descriptions, no torch.
+
+A layer is a weight tensor plus what is needed to read it as a graph. Dense, recurrent and
+convolutional layers share the vocabulary used everywhere else in the package:
+``m`` input vertices, ``n`` output vertices, one edge per (present) weight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+LayerKind = Literal["linear", "recurrent", "conv"]
+
+
+def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    if len(value) != 2:
+        raise ValueError(f"expected an int or a pair of ints, got {value!r}")
+    return (int(value[0]), int(value[1]))
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Spatial geometry of a 2-D convolution: what decides its Toeplitz graph."""
+
+    input_size: tuple[int, int]
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        for name in ("input_size", "kernel_size", "stride", "padding"):
+            object.__setattr__(self, name, _pair(getattr(self, name)))
+        if min(self.stride) < 1 or min(self.kernel_size) < 1 or min(self.padding) < 0:
+            raise ValueError(f"invalid convolution geometry {self}")
+        if any(p < k for p, k in zip(self.padded_size, self.kernel_size, strict=True)):
+            raise ValueError(f"kernel {self.kernel_size} larger than padded input {self.padded_size}")
+
+    @property
+    def padded_size(self) -> tuple[int, int]:
+        return tuple(s + 2 * p for s, p in zip(self.input_size, self.padding, strict=True))  # type: ignore[return-value]
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return tuple(  # type: ignore[return-value]
+            (s - f) // t + 1 for s, f, t in zip(self.padded_size, self.kernel_size, self.stride, strict=True)
+        )
+
+    def as_array(self) -> np.ndarray:
+        """(Hp, Wp, Ho, Wo, stride_h, stride_w), the layout the compiled kernels read."""
+        return np.array([*self.padded_size, *self.output_size, *self.stride], dtype=np.int64)
+
+
+def _check_mask(weight: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    if mask.shape != weight.shape:
+        raise ValueError(f"mask shape {mask.shape} does not match weight shape {weight.shape}")
+    return mask.astype(bool, copy=False)
+
+
+@dataclass(frozen=True, eq=False)
+class DenseLayer:
+    """A complete bipartite layer: ``weight`` is (outputs n, inputs m), torch's layout.
+
+    ``offset`` is the flat index of ``weight[0, 0]`` inside the parameter tensor it came from
+    (non-zero for one gate block of a recurrent matrix), so that edge indices are always flat
+    indices into the stored parameter.
+    """
+
+    name: str
+    weight: np.ndarray
+    mask: np.ndarray | None = None
+    kind: LayerKind = "linear"
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        weight = np.asarray(self.weight)
+        if weight.ndim != 2:
+            raise ValueError(f"layer {self.name!r}: a dense layer needs a 2-D weight, got {weight.shape}")
+        object.__setattr__(self, "weight", weight)
+        object.__setattr__(self, "mask", _check_mask(weight, self.mask))
+
+    @property
+    def m(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def n(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def n_vertices(self) -> int:
+        return self.m + self.n
+
+    @property
+    def n_weights(self) -> int:
+        """Present edges: all weights, or the unmasked ones."""
+        return int(self.weight.size if self.mask is None else self.mask.sum())
+
+
+@dataclass(frozen=True, eq=False)
+class ConvLayer:
+    """A 2-D convolution read as its multi-channel Toeplitz graph (SPEC §2, §3 exact).
+
+    Input vertices are the padded input activations (C_in x Hp x Wp), output vertices the
+    output activations (C_out x Ho x Wo); every kernel parameter is the weight of one edge per
+    output position. ``mask`` masks kernel parameters (and with them all their copies).
+    """
+
+    name: str
+    weight: np.ndarray
+    geometry: ConvGeometry
+    mask: np.ndarray | None = None
+    kind: LayerKind = "conv"
+
+    def __post_init__(self) -> None:
+        weight = np.asarray(self.weight)
+        if weight.ndim != 4:
+            raise ValueError(f"layer {self.name!r}: a conv layer needs a 4-D weight, got {weight.shape}")
+        if tuple(weight.shape[2:]) != self.geometry.kernel_size:
+            raise ValueError(
+                f"layer {self.name!r}: kernel {weight.shape[2:]} does not match geometry "
+                f"{self.geometry.kernel_size}"
+            )
+        object.__setattr__(self, "weight", weight)
+        object.__setattr__(self, "mask", _check_mask(weight, self.mask))
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.weight.shape[1])
+
+    @property
+    def out_channels(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def positions(self) -> int:
+        """Output positions: the number of Toeplitz copies of every kernel parameter."""
+        ho, wo = self.geometry.output_size
+        return ho * wo
+
+    @property
+    def m(self) -> int:
+        hp, wp = self.geometry.padded_size
+        return self.in_channels * hp * wp
+
+    @property
+    def n(self) -> int:
+        return self.out_channels * self.positions
+
+    @property
+    def n_vertices(self) -> int:
+        return self.m + self.n
+
+    @property
+    def n_params(self) -> int:
+        """Present kernel parameters."""
+        return int(self.weight.size if self.mask is None else self.mask.sum())
+
+    @property
+    def n_weights(self) -> int:
+        """Present Toeplitz edges: every present parameter once per output position."""
+        return self.n_params * self.positions
+
+
+Layer = DenseLayer | ConvLayer
