@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pipeline.data.registry import get_dataset_info
+from pipeline.models import build_model, example_input, graphs_of, model_layers, prunable_weights, valid_pairs
+from pipeline.topology.graphs import ConvLayer, DenseLayer
+
+# Parameter counts derived by hand from SPEC §6 (BatchNorm where used, no conv biases then):
+# FCN 784·100+100 + 4·(100·100+100) + 100·10+10; CNN 1·32·9+32 + 32·32·9+32 + 25088·10+10;
+# VGG-11 convs 9,217,728 + BN 5,504 + head 512·10+10 (CIFAR-10) or 3,352,776 (Tiny-ImageNet).
+PARAMETERS = {
+    ("fcn", "mnist"): 119_910,
+    ("conv", "mnist"): 260_458,
+    ("vgg11", "cifar10"): 9_228_362,
+    ("vgg11", "tiny-imagenet"): 12_576_008,
+    ("resnet20", "cifar10"): 272_474,
+    ("resnet18", "tiny-imagenet"): 11_271_432,
+}
+
+
+@pytest.mark.parametrize(("arch", "dataset"), valid_pairs())
+def test_every_registered_model_runs_on_its_data(arch, dataset):
+    info = get_dataset_info(dataset)
+    torch.manual_seed(0)
+    model = build_model(arch, dataset)
+    out = model(torch.randn(2, *info.input_shape))
+    assert out.shape == (2, info.num_classes)
+    assert torch.isfinite(out).all()
+    if (arch, dataset) in PARAMETERS:
+        assert sum(p.numel() for p in model.parameters()) == PARAMETERS[(arch, dataset)]
+    weights = prunable_weights(model, example_input(info.input_shape))
+    assert weights[-1].is_output and not any(w.is_output for w in weights[:-1])
+    assert weights[-1].shape[0] == info.num_classes
+
+
+def test_unsupported_pair_and_unknown_names_fail_clearly():
+    with pytest.raises(ValueError, match=r"'resnet18' is not defined for data set 'cifar10'.*tiny-imagenet"):
+        build_model("resnet18", "cifar10")
+    with pytest.raises(ValueError, match="no such architecture 'resnet50'"):
+        build_model("resnet50", "cifar10")
+    with pytest.raises(ValueError, match="no such data set 'svhn'"):
+        build_model("fcn", "svhn")
+
+
+def test_conv_input_sizes_come_from_the_forward_pass():
+    model = build_model("vgg11", "cifar10")
+    weights = prunable_weights(model, example_input((3, 32, 32)))
+    sizes = [w.geometry.input_size[0] for w in weights if w.kind == "conv"]
+    assert sizes == [32, 16, 8, 8, 4, 4, 2, 2]
+    resnet = prunable_weights(build_model("resnet20", "cifar10"), example_input((3, 32, 32)))
+    strided = next(w for w in resnet if w.name == "stages.1.0.conv1.weight")
+    assert strided.geometry.input_size == (32, 32) and strided.geometry.stride == (2, 2)
+    assert strided.geometry.output_size == (16, 16)
+
+
+class _Recurrent(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(5, 4, batch_first=True)
+        self.gru = nn.GRU(4, 3, batch_first=True)
+        self.head = nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.gru(self.lstm(x)[0])[0][:, -1])
+
+
+def test_recurrent_layers_split_into_gate_blocks():
+    model = _Recurrent()
+    weights = prunable_weights(model, torch.zeros(1, 6, 5))
+    kinds = {w.name: w.kind for w in weights}
+    assert kinds["lstm.weight_hh_l0"] == "recurrent" and kinds["lstm.weight_ih_l0"] == "linear"
+    layers = model_layers(model, torch.zeros(1, 6, 5), weights=weights)
+    hh = [layer for layer in layers if layer.name.startswith("lstm.weight_hh_l0")]
+    assert [layer.name for layer in hh] == [f"lstm.weight_hh_l0[{g}]" for g in "ifgo"]
+    assert all(isinstance(layer, DenseLayer) and (layer.m, layer.n) == (4, 4) for layer in hh)
+    assert [layer.offset for layer in hh] == [0, 16, 32, 48]
+    gru = [layer for layer in layers if layer.name.startswith("gru.weight_hh_l0")]
+    assert len(gru) == 3 and gru[0].n == 3
+
+
+def test_graphs_carry_masks_and_check_shapes():
+    model = build_model("conv", "mnist")
+    weights = prunable_weights(model, example_input((1, 28, 28)))
+    mask = np.zeros(weights[0].shape, dtype=bool)
+    layer = graphs_of(weights[0], np.ones(weights[0].shape, dtype=np.float32), mask)[0]
+    assert isinstance(layer, ConvLayer) and layer.n_params == 0
+    with pytest.raises(ValueError, match="expected"):
+        graphs_of(weights[0], np.ones((3, 3)))
+
+
+def test_unsupported_convolutions_are_refused_by_name():
+    model = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2), nn.Flatten())
+    with pytest.raises(NotImplementedError, match="layer '0': groups=2"):
+        prunable_weights(model, torch.zeros(1, 4, 8, 8))
