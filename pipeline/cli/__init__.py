@@ -1,0 +1,44 @@
+"""``python -m pipeline VERB ...``: the command-line face of the package.
+
+Every verb lives in a module of this package that exposes ``add_parser(subparsers)``; the
+parser it adds sets ``func`` to the function that runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pipeline.cli import topology
+
+_VERBS = (topology,)
+
+
+class UsageError(Exception):
+    """A problem with the user's input: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description=(
+            "Iterative magnitude pruning through zeroth-order topology: persistence diagrams, "
+            "neural persistence and the topologically critical compression ratio of networks."
+        ),
+        epilog="Run 'python -m pipeline VERB --help' for the options of one verb.",
+    )
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for module in _VERBS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, ValueError, FileNotFoundError, NotImplementedError) as err:
+        print(f"{parser.prog} {args.verb}: error: {err}", file=sys.stderr)
+        return 2
