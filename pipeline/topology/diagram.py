@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.topology.conventions import PAPER, Convention, PrunedEdges
-from pipeline.topology.graphs import ConvLayer, DenseLayer, Layer
+from pipeline.topology.graphs import ConvLayer, Layer
 from pipeline.topology.mst import SpanningForest, conv_forest, dense_forest
 
 
@@ -145,5 +145,3 @@ def network_persistence(layers: Sequence[Layer], convention: Convention = PAPER)
 def total_neural_persistence(results: Sequence[LayerPersistence]) -> float:
     """Total NP of a network: the sum of its layers' NP (SPEC §2)."""
     return float(sum(r.neural_persistence for r in results))
-
-
