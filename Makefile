@@ -38,5 +38,6 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_topology.py dense
-	$(PY) benchmarks/bench_topology.py conv
+	$(PY) -m benchmarks.bench_topology dense
+	$(PY) -m benchmarks.bench_topology conv
+	$(PY) -m benchmarks.bench_training

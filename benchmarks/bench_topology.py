@@ -1,7 +1,7 @@
 """Speed of the topology engine against named baselines, measured in one run.
 
-    python benchmarks/bench_topology.py dense   # dense layers vs scipy, networkx, one pass
-    python benchmarks/bench_topology.py conv    # exact conv MSTs of VGG-11 and ResNet-18
+    python -m benchmarks.bench_topology dense   # dense layers vs scipy, networkx, one pass
+    python -m benchmarks.bench_topology conv    # exact conv MSTs of VGG-11 and ResNet-18
 
 Prints Markdown (machine, date, table) to paste into docs/benchmarks.md. Times are medians
 of --repeat runs after one warm-up call (numba compiles once and caches on disk).
@@ -126,9 +126,7 @@ def bench_conv(repeat: int) -> None:
     conv_forest(first.weight, first.geometry)  # warm-up
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     timings = {
-        name: [
-            (layer, timed(lambda la=layer: conv_forest(la.weight, la.geometry), repeat)) for layer in layers
-        ]
+        name: [(layer, timed(lambda la=layer: conv_forest(la.weight, la.geometry), repeat)) for layer in layers]
         for name, layers in networks.items()
     }
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -165,9 +163,7 @@ def bench_conv(repeat: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("suite", choices=("dense", "conv"))
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()

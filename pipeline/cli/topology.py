@@ -41,15 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: python -m pipeline eta --arch resnet20 --dataset cifar10 --format csv",
     )
     eta.add_argument("--arch", required=True, choices=list_models(), help="architecture (SPEC §6)")
-    eta.add_argument(
-        "--dataset", required=True, choices=sorted(DATASETS), help="fixes input size and classes"
-    )
-    eta.add_argument(
-        "--convention", choices=("paper", "exact"), default="paper", help="conv graph (default: paper)"
-    )
-    eta.add_argument(
-        "--seed", type=int, default=0, help="initialisation seed for parameter counts (default: 0)"
-    )
+    eta.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="fixes input size and classes")
+    eta.add_argument("--convention", choices=("paper", "exact"), default="paper", help="conv graph (default: paper)")
+    eta.add_argument("--seed", type=int, default=0, help="initialisation seed for parameter counts (default: 0)")
     eta.add_argument("--format", choices=FORMATS, default="table")
     eta.set_defaults(func=run_eta)
 
@@ -70,9 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     bounds.add_argument("--m", type=int, required=True, help="inputs of the layer")
     bounds.add_argument("--n", type=int, required=True, help="outputs of the layer")
     bounds.add_argument("--density", type=float, default=1.0, help="fraction of weights kept (default: 1)")
-    bounds.add_argument(
-        "--fraction", type=float, nargs="+", default=list(DEFAULT_FRACTIONS), help="overlap fractions"
-    )
+    bounds.add_argument("--fraction", type=float, nargs="+", default=list(DEFAULT_FRACTIONS), help="overlap fractions")
     bounds.add_argument("--format", choices=("table", "json"), default="table")
     bounds.set_defaults(func=run_bounds)
 

@@ -39,18 +39,14 @@ class ConvNet(nn.Module):
             layers += [nn.Conv2d(width, c, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
             width = c
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(width * input_size[0] * input_size[1], num_classes)
-        )
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(width * input_size[0] * input_size[1], num_classes))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))
 
 
 @register_model("fcn", families=("mnist",))
-def fcn(
-    *, num_classes: int, in_channels: int, input_size: tuple[int, int], hidden: Sequence[int] = (100,) * 5
-) -> FCN:
+def fcn(*, num_classes: int, in_channels: int, input_size: tuple[int, int], hidden: Sequence[int] = (100,) * 5) -> FCN:
     """FCN 784-100-100-100-100-100-10 with ReLU (the paper's MNIST FCN)."""
     return FCN(in_channels * input_size[0] * input_size[1], hidden, num_classes)
 

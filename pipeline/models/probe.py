@@ -38,9 +38,7 @@ def _conv_geometry(name: str, conv: nn.Conv2d, input_size: tuple[int, int]) -> C
             "only groups=1, dilation=1 convolutions have a Toeplitz graph here"
         )
     if conv.padding_mode != "zeros":
-        raise NotImplementedError(
-            f"layer {name!r}: padding_mode={conv.padding_mode!r}; only 'zeros' is supported"
-        )
+        raise NotImplementedError(f"layer {name!r}: padding_mode={conv.padding_mode!r}; only 'zeros' is supported")
     padding = conv.padding
     if isinstance(padding, str):
         if padding == "valid":
@@ -69,9 +67,7 @@ def prunable_weights(model: nn.Module, example_input: torch.Tensor) -> list[Prun
         order.append(name)
 
     handles = [
-        m.register_forward_pre_hook(hook)
-        for m in model.modules()
-        if isinstance(m, nn.Linear | nn.Conv2d | nn.RNNBase)
+        m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d | nn.RNNBase)
     ]
     was_training = model.training
     try:

@@ -37,9 +37,7 @@ class ResNet(nn.Module):
     """3x3 stem (stride 1), stages of basic blocks (stride 2 entering every stage but the
     first), global average pooling, a linear classifier."""
 
-    def __init__(
-        self, blocks: Sequence[int], widths: Sequence[int], in_channels: int, num_classes: int
-    ) -> None:
+    def __init__(self, blocks: Sequence[int], widths: Sequence[int], in_channels: int, num_classes: int) -> None:
         super().__init__()
         if len(blocks) != len(widths):
             raise ValueError(f"blocks {blocks} and widths {widths} must have the same length")

@@ -74,6 +74,4 @@ def vgg11(
     batch_norm: bool = True,
 ) -> VGG:
     """VGG-11 (BatchNorm): 8 convs, avg-pool 2, Linear 512->classes (CIFAR) or 2048-1024-1024-200."""
-    return VGG(
-        make_layers(PLANS["vgg11"], in_channels, batch_norm), in_channels, input_size, num_classes, hidden
-    )
+    return VGG(make_layers(PLANS["vgg11"], in_channels, batch_norm), in_channels, input_size, num_classes, hidden)

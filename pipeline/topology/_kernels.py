@@ -107,9 +107,7 @@ def component_labels(parent: np.ndarray):
 
 
 @njit(cache=_CACHE)
-def collect_heavy_edges(
-    w: np.ndarray, mask: np.ndarray, has_mask: bool, comp: np.ndarray, tau: float, cap: int
-):
+def collect_heavy_edges(w: np.ndarray, mask: np.ndarray, has_mask: bool, comp: np.ndarray, tau: float, cap: int):
     """Present edges with magnitude >= ``tau`` between different components, in flat order.
 
     Returns (magnitudes, flat indices, count); a count above ``cap`` means the buffer
@@ -299,9 +297,7 @@ def conv_support_components(present: np.ndarray, shape: np.ndarray, geometry: np
             n_forest = 0
             for o in range(c_out):
                 for ci in range(c_in):
-                    if present[((o * c_in + ci) * f1 + dy) * f2 + dx] and _union(
-                        ch_parent, ch_size, o, c_out + ci
-                    ):
+                    if present[((o * c_in + ci) * f1 + dy) * f2 + dx] and _union(ch_parent, ch_size, o, c_out + ci):
                         forest_o[n_forest] = o
                         forest_c[n_forest] = ci
                         n_forest += 1

@@ -55,10 +55,7 @@ class Convention:
     def name(self) -> str:
         """Canonical one-line name, stored beside every result."""
         ess = "yes" if self.essential else "no"
-        return (
-            f"w_max={self.w_max},normalizer={self.normalizer},essential={ess},"
-            f"pruned={self.pruned},p={self.p:g}"
-        )
+        return f"w_max={self.w_max},normalizer={self.normalizer},essential={ess},pruned={self.pruned},p={self.p:g}"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -125,8 +125,7 @@ class ConvLayer:
             raise ValueError(f"layer {self.name!r}: a conv layer needs a 4-D weight, got {weight.shape}")
         if tuple(weight.shape[2:]) != self.geometry.kernel_size:
             raise ValueError(
-                f"layer {self.name!r}: kernel {weight.shape[2:]} does not match geometry "
-                f"{self.geometry.kernel_size}"
+                f"layer {self.name!r}: kernel {weight.shape[2:]} does not match geometry {self.geometry.kernel_size}"
             )
         object.__setattr__(self, "weight", weight)
         object.__setattr__(self, "mask", _check_mask(weight, self.mask))

@@ -129,9 +129,7 @@ def conv_components(shape: tuple[int, ...], geometry: ConvGeometry, mask: np.nda
     # input position that no window covers.
     _, c_in, f1, f2 = shape
     single = int(
-        _kernels.conv_support_components(
-            np.ones(f1 * f2, dtype=bool), np.array([1, 1, f1, f2], dtype=np.int64), geo
-        )
+        _kernels.conv_support_components(np.ones(f1 * f2, dtype=bool), np.array([1, 1, f1, f2], dtype=np.int64), geo)
     )
     hp, wp = geometry.padded_size
     ho, wo = geometry.output_size

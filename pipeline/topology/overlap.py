@@ -64,9 +64,7 @@ def lower_bound(m: int, n: int, density: float = 1.0) -> float:
         return 1.0
     edges = density * m * n
     if edges < m + n - 1:
-        raise ValueError(
-            f"density {density} leaves {edges:g} edges, fewer than the {m + n - 1} a spanning tree needs"
-        )
+        raise ValueError(f"density {density} leaves {edges:g} edges, fewer than the {m + n - 1} a spanning tree needs")
     i = np.arange(j + 1, dtype=np.float64)
     value = float(np.sum((m - i) * (n - i) / (edges - i)) / (m + n - 1))
     return min(1.0, value) if density < 1.0 else value

@@ -48,9 +48,7 @@ def test_eta_exact_adds_parameter_level_columns(capsys):
 
 
 def test_bounds_json_has_every_field(capsys):
-    code, out, _ = run(
-        capsys, "bounds", "--m", "100", "--n", "10", "--fraction", "0.05", "0.4", "--format", "json"
-    )
+    code, out, _ = run(capsys, "bounds", "--m", "100", "--n", "10", "--fraction", "0.05", "0.4", "--format", "json")
     assert code == 0
     payload = json.loads(out)
     assert payload["bound"] == pytest.approx(0.0490894774792394)
@@ -78,9 +76,7 @@ def test_persistence_of_a_saved_state_dict(capsys, tmp_path):
         model.net[1].weight[:, :100] = 0  # pruned inputs: absent edges
     path = tmp_path / "model.pt"
     torch.save(model.state_dict(), path)
-    code, out, err = run(
-        capsys, "persistence", str(path), "--arch", "fcn", "--dataset", "mnist-5k", "--format", "csv"
-    )
+    code, out, err = run(capsys, "persistence", str(path), "--arch", "fcn", "--dataset", "mnist-5k", "--format", "csv")
     assert code == 0 and "w_max=layer" in err
     frame = pd.read_csv(io.StringIO(out))
     first = frame.iloc[0]
@@ -90,9 +86,7 @@ def test_persistence_of_a_saved_state_dict(capsys, tmp_path):
 
 
 def test_errors_are_one_clear_line(capsys, tmp_path):
-    code, _, err = run(
-        capsys, "persistence", str(tmp_path / "missing.pt"), "--arch", "fcn", "--dataset", "mnist"
-    )
+    code, _, err = run(capsys, "persistence", str(tmp_path / "missing.pt"), "--arch", "fcn", "--dataset", "mnist")
     assert code == 2 and "no such model file" in err
     code, _, err = run(capsys, "eta", "--arch", "resnet18", "--dataset", "cifar10")
     assert code == 2 and "not defined for data set 'cifar10'" in err

@@ -48,9 +48,7 @@ def dense_edges(weight: np.ndarray, mask: np.ndarray | None = None) -> list[tupl
     ]
 
 
-def toeplitz_edges(
-    kernel: np.ndarray, geometry, mask: np.ndarray | None = None
-) -> list[tuple[float, int, int, int]]:
+def toeplitz_edges(kernel: np.ndarray, geometry, mask: np.ndarray | None = None) -> list[tuple[float, int, int, int]]:
     """Every edge of the materialised multi-channel Toeplitz graph: (|w|, param, in, out).
 
     The id of an edge is ``param * positions + position``, so ties between copies of one

@@ -94,9 +94,7 @@ def test_conv_forest_equals_materialised_toeplitz(case, data):
     np.testing.assert_allclose(np.sort(forest.magnitudes), by_edge)
 
 
-@pytest.mark.parametrize(
-    ("stride", "padding", "kernel"), [(1, 1, 3), (2, 1, 3), (2, 0, 1), (3, 1, 2), (1, 0, 1)]
-)
+@pytest.mark.parametrize(("stride", "padding", "kernel"), [(1, 1, 3), (2, 1, 3), (2, 0, 1), (3, 1, 2), (1, 0, 1)])
 def test_conv_components_match_materialised_graph(stride, padding, kernel):
     import scipy.sparse as sp
     from scipy.sparse.csgraph import connected_components
