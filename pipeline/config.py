@@ -1,0 +1,493 @@
+"""The pipeline's configuration: frozen dataclasses, validated before any job starts.
+
+Every field carries its help text, default and constraints in ``field(metadata=...)``; the
+same metadata drives validation (``load_config``), the JSON schema of the workflow
+(``json_schema``, written to ``workflow/schemas/config.schema.yaml``) and the documentation.
+A bad key, type or value raises ``ConfigError`` naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+SCHEMA_VERSION = 1
+
+
+class ConfigError(ValueError):
+    """An invalid configuration: the message names the key and the allowed values."""
+
+
+def opt(
+    default: Any,
+    help: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    exclusive_minimum: float | None = None,
+    exclusive_maximum: float | None = None,
+    pattern: str | None = None,
+    choices: Callable[[], list[str]] | None = None,
+) -> Any:
+    """A dataclass field with its documentation and constraints in one place."""
+    metadata = {
+        "help": help,
+        "minimum": minimum,
+        "maximum": maximum,
+        "exclusiveMinimum": exclusive_minimum,
+        "exclusiveMaximum": exclusive_maximum,
+        "pattern": pattern,
+        "choices": choices,
+    }
+    if isinstance(default, list | dict | tuple) or dataclasses.is_dataclass(default):
+        return field(default_factory=lambda: default, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _valid_pairs() -> list[str]:
+    from pipeline.models.registry import valid_pairs
+
+    return [f"{arch}/{dataset}" for arch, dataset in valid_pairs()]
+
+
+def _recipe_keys() -> list[str]:
+    from pipeline.models.registry import list_models
+
+    return sorted(list_models() + _valid_pairs())
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """Which runs exist: architecture x data set pairs, methods, trials and rounds."""
+
+    pairs: tuple[str, ...] = opt(
+        ("fcn/mnist-5k",), "architecture/data-set pairs to run (SPEC §6)", choices=_valid_pairs
+    )
+    methods: tuple[Literal["imp", "timp"], ...] = opt(("imp", "timp"), "pruning methods compared")
+    trials: int = opt(2, "independent trials (seeds) per pair", minimum=1)
+    rounds: int = opt(3, "pruning rounds after the dense round 0", minimum=0)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where data sets live and whether torchvision may download them."""
+
+    root: str = opt("data", "torchvision data root (relative to the working directory)")
+    download: bool = opt(False, "let torchvision download missing data sets (needs internet)")
+    test_fraction: float = opt(
+        0.2,
+        "share of mnist-5k held out for testing (stratified, fixed)",
+        exclusive_minimum=0,
+        exclusive_maximum=1,
+    )
+    verify_checksums: bool = opt(True, "check torchvision's md5 sums of CIFAR batch files")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """One training recipe; ``recipes`` override it per architecture or pair."""
+
+    optimizer: Literal["sgd", "adam"] = opt("sgd", "optimizer")
+    lr: float = opt(0.1, "learning rate", exclusive_minimum=0)
+    momentum: float = opt(0.9, "SGD momentum", minimum=0, exclusive_maximum=1)
+    nesterov: bool = opt(False, "Nesterov momentum (SGD)")
+    weight_decay: float = opt(1e-4, "L2 weight decay", minimum=0)
+    epochs: int = opt(10, "epochs per round", minimum=1)
+    batch_size: int = opt(128, "training batch size", minimum=1)
+    lr_schedule: Literal["constant", "step", "cosine"] = opt("constant", "learning-rate schedule (per epoch)")
+    milestones: tuple[int, ...] = opt((), "epochs at which the step schedule multiplies lr by gamma")
+    gamma: float = opt(0.1, "step schedule factor", exclusive_minimum=0, maximum=1)
+    label_smoothing: float = opt(0.0, "cross-entropy label smoothing", minimum=0, exclusive_maximum=1)
+    augment: bool = opt(True, "random crop + flip where the data set defines them (CIFAR, Tiny-ImageNet)")
+    track_np: bool = opt(True, "record every layer's neural persistence after every epoch (SPEC §7)")
+    threads: int = opt(2, "CPU threads for torch (fixed so results do not depend on the host)", minimum=1)
+    eval_batch_size: int = opt(1000, "batch size for evaluation", minimum=1)
+
+
+@dataclass(frozen=True)
+class PruningConfig:
+    """How each round prunes (SPEC §1, §5)."""
+
+    schedule: Literal["geometric", "linear"] = opt(
+        "geometric",
+        "geometric: remove `rate` of the survivors per round; linear: reach `target` density linearly",
+    )
+    rate: float = opt(
+        0.2,
+        "geometric schedule: fraction of surviving weights removed per round",
+        exclusive_minimum=0,
+        exclusive_maximum=1,
+    )
+    target: float = opt(
+        0.05,
+        "linear schedule: density reached after `linear_rounds`",
+        exclusive_minimum=0,
+        exclusive_maximum=1,
+    )
+    linear_rounds: int = opt(10, "linear schedule: rounds to reach `target`", minimum=1)
+    scope: Literal["local", "global"] = opt("local", "rank weights per layer (local) or across all layers")
+    rewind: str = opt(
+        "init",
+        "weights a round restarts from: init, epoch:E (of round 0) or none (keep training)",
+        pattern=r"^(init|none|epoch:[0-9]+)$",
+    )
+    prune_output: bool = opt(True, "prune the classifier (last layer) like the others")
+    timp_short_budget: Literal["cap", "heaviest"] = opt(
+        "cap", "T-IMP when the budget k < |MST|: keep the whole MST (cap) or its k heaviest edges"
+    )
+
+
+@dataclass(frozen=True)
+class TopologyConfig:
+    """The diagram convention every stored result is computed under (SPEC §2)."""
+
+    w_max: Literal["layer", "global"] = opt("layer", "normalise |w| per layer (paper) or per network (Rieck)")
+    normalizer: Literal["vertices-1", "vertices-2"] = opt("vertices-1", "normalised NP divisor (|V|-1 or |V|-2)^(1/p)")
+    essential: bool = opt(False, "include the essential class (1, 0) of every component")
+    pruned: Literal["absent", "zero"] = opt("absent", "a pruned weight is an absent edge or a zero-weight edge")
+    p: float = opt(2.0, "p of the p-norm in neural persistence", minimum=1)
+
+
+@dataclass(frozen=True)
+class LauncherConfig:
+    """Where heavy jobs run and what they ask a scheduler for."""
+
+    backend: Literal["inline", "local", "slurm"] = opt(
+        "inline", "inline: in the Snakemake job's process; local: a submitit subprocess; slurm: a SLURM job"
+    )
+    partition: str = opt("", "SLURM partition (empty: the cluster's default)")
+    account: str = opt("", "SLURM account (empty: none)")
+    qos: str = opt("", "SLURM QoS (empty: none)")
+    gpus: int = opt(0, "GPUs per training job", minimum=0)
+    gpu_request: Literal["gres", "gpus"] = opt("gres", "ask for GPUs as --gres=gpu:N or --gpus-per-node=N")
+    cpus: int = opt(2, "CPUs per training job", minimum=1)
+    mem_gb: float = opt(4.0, "memory per training job in GiB", exclusive_minimum=0)
+    time_min: int = opt(60, "time limit per training job in minutes", minimum=1)
+    max_requeues: int = opt(3, "preemptions/timeouts a job may be requeued after", minimum=0)
+    poll_s: float = opt(5.0, "seconds between scheduler polls", exclusive_minimum=0)
+    log_dir: str = opt("results/launcher", "where submitit writes job scripts and logs")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole pipeline configuration (config/config.yaml)."""
+
+    grid: GridConfig = opt(GridConfig(), "the experiment grid")
+    data: DataConfig = opt(DataConfig(), "data sets")
+    training: TrainingConfig = opt(TrainingConfig(), "default training recipe")
+    recipes: dict[str, dict[str, Any]] = opt(
+        {}, "training overrides keyed by architecture or architecture/data-set pair", choices=_recipe_keys
+    )
+    pruning: PruningConfig = opt(PruningConfig(), "pruning")
+    topology: TopologyConfig = opt(TopologyConfig(), "diagram convention")
+    launcher: LauncherConfig = opt(LauncherConfig(), "job launcher")
+    seed: int = opt(0, "base seed: trial t uses seed + t", minimum=0)
+    results: str = opt("results", "output directory")
+
+    def recipe(self, arch: str, dataset: str) -> TrainingConfig:
+        """The training recipe of a pair: defaults, then the arch's, then the pair's overrides."""
+        merged = to_dict(self.training)
+        for key in (arch, f"{arch}/{dataset}"):
+            merged.update(self.recipes.get(key, {}))
+        return parse(TrainingConfig, merged, "training")
+
+
+# --- parsing and validation -------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+
+
+def _check_constraints(value: Any, meta: Mapping[str, Any], key: str) -> None:
+    bounds = (
+        ("minimum", lambda v, b: v >= b, ">="),
+        ("maximum", lambda v, b: v <= b, "<="),
+        ("exclusiveMinimum", lambda v, b: v > b, ">"),
+        ("exclusiveMaximum", lambda v, b: v < b, "<"),
+    )
+    for name, ok, sign in bounds:
+        bound = meta.get(name)
+        if bound is not None and not ok(value, bound):
+            raise ConfigError(f"config key '{key}' = {value!r}: must be {sign} {bound}")
+    pattern = meta.get("pattern")
+    if pattern is not None:
+        import re
+
+        if not re.fullmatch(pattern, value):
+            raise ConfigError(f"config key '{key}' = {value!r}: must match {pattern}")
+
+
+def _convert(tp: Any, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"config key '{key}' = {value!r}: allowed values are {list(args)}")
+        return value
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, key, meta)
+    if dataclasses.is_dataclass(tp):
+        return parse(tp, value, key)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"config key '{key}' = {value!r}: expected a list")
+        items = tuple(_convert(args[0], v, f"{key}[{i}]", {}) for i, v in enumerate(value))
+        choices = meta.get("choices")
+        for i, item in enumerate(items):
+            if choices is not None and item not in choices():
+                raise ConfigError(f"config key '{key}[{i}]' = {item!r}: allowed values are {choices()}")
+        return items
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"config key '{key}' = {value!r}: expected a mapping")
+        choices = meta.get("choices")
+        for k in value:
+            if choices is not None and k not in choices():
+                raise ConfigError(f"config key '{key}.{k}': unknown key; allowed keys are {choices()}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' = {value!r}: expected {_type_name(bool)}")
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config key '{key}' = {value!r}: expected {_type_name(int)}")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"config key '{key}' = {value!r}: expected {_type_name(float)}")
+        value = float(value)
+    elif tp is str and not isinstance(value, str):
+        raise ConfigError(f"config key '{key}' = {value!r}: expected {_type_name(str)}")
+    _check_constraints(value, meta, key)
+    return value
+
+
+def parse(cls: type, data: Any, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, validating every key on the way."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config key '{prefix or '<root>'}' = {data!r}: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            where = f"{prefix}.{key}" if prefix else key
+            raise ConfigError(f"config key '{where}': unknown key; allowed keys are {sorted(known)}")
+    values = {}
+    for name, f in known.items():
+        if name in data:
+            key = f"{prefix}.{name}" if prefix else name
+            values[name] = _convert(hints[name], data[name], key, f.metadata)
+    return cls(**values)
+
+
+def _check_config(config: Config) -> Config:
+    for key, overrides in config.recipes.items():
+        merged = {**to_dict(config.training), **overrides}
+        parse(TrainingConfig, merged, f"recipes.{key}")
+    for pair in config.grid.pairs:
+        arch, dataset = pair.split("/")
+        recipe = config.recipe(arch, dataset)
+        for m in recipe.milestones:
+            if not 0 < m < recipe.epochs:
+                raise ConfigError(
+                    f"config key 'training.milestones' = {list(recipe.milestones)} (pair {pair}): "
+                    f"milestones must lie between 1 and epochs - 1 = {recipe.epochs - 1}"
+                )
+    rewind = config.pruning.rewind
+    if rewind.startswith("epoch:"):
+        epoch = int(rewind.split(":")[1])
+        for pair in config.grid.pairs:
+            epochs = config.recipe(*pair.split("/")).epochs
+            if epoch > epochs:
+                raise ConfigError(f"config key 'pruning.rewind' = {rewind!r}: pair {pair} trains only {epochs} epochs")
+    if len(set(config.grid.pairs)) != len(config.grid.pairs):
+        raise ConfigError(f"config key 'grid.pairs' = {list(config.grid.pairs)}: pairs must be unique")
+    return config
+
+
+def load_config(source: str | Path | Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read and validate a configuration file (or mapping), with optional overrides merged in."""
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if not path.exists():
+            raise ConfigError(f"no such config file: {path}")
+        data = yaml.safe_load(path.read_text()) or {}
+    else:
+        data = dict(source)
+    if overrides:
+        data = _deep_merge(data, overrides)
+    return _check_config(parse(Config, data))
+
+
+def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain JSON-ready data (tuples become lists)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple | list):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+# --- run identity ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: a pair, a trial and the settings that decide its results."""
+
+    arch: str
+    dataset: str
+    trial: int
+    training: TrainingConfig
+    pruning: PruningConfig
+    topology: TopologyConfig
+    data: DataConfig
+    seed: int
+
+    @property
+    def trial_seed(self) -> int:
+        return self.seed + self.trial
+
+    @property
+    def run_hash(self) -> str:
+        return run_hash(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+def run_spec(config: Config, arch: str, dataset: str, trial: int) -> RunSpec:
+    pair = f"{arch}/{dataset}"
+    if pair not in _valid_pairs():
+        raise ConfigError(f"pair {pair!r} is not valid: allowed pairs are {_valid_pairs()}")
+    return RunSpec(
+        arch=arch,
+        dataset=dataset,
+        trial=trial,
+        training=config.recipe(arch, dataset),
+        pruning=config.pruning,
+        topology=config.topology,
+        data=config.data,
+        seed=config.seed,
+    )
+
+
+def _non_default(obj: Any) -> Any:
+    """The fields of a dataclass that differ from their defaults, recursively."""
+    out = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            nested = _non_default(value)
+            if nested:
+                out[f.name] = nested
+            continue
+        if value != _default_of(f):
+            out[f.name] = to_dict(value)
+    return out
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def run_hash(spec: RunSpec) -> str:
+    """Short hash of everything that decides a run's numbers except the trial.
+
+    Only non-default fields enter (canonical JSON), so adding a field with a default keeps
+    existing run directories valid. The data root and the launcher do not enter: where the
+    data lie and where the job runs do not change the results.
+    """
+    placement = dataclasses.replace(
+        spec.data, root=DataConfig.root, download=DataConfig.download, verify_checksums=True
+    )
+    payload = _non_default(dataclasses.replace(spec, trial=0, data=placement))
+    payload["arch"], payload["dataset"] = spec.arch, spec.dataset
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+# --- JSON schema -------------------------------------------------------------------------
+
+
+def _schema_of(tp: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Literal:
+        return {"enum": list(args)}
+    if dataclasses.is_dataclass(tp):
+        return json_schema(tp)
+    if origin is tuple:
+        items = _schema_of(args[0], {})
+        if meta.get("choices"):
+            items = {"enum": meta["choices"]()}
+        return {"type": "array", "items": items}
+    if origin is dict:
+        schema: dict[str, Any] = {"type": "object"}
+        if meta.get("choices"):
+            schema["propertyNames"] = {"enum": meta["choices"]()}
+            schema["additionalProperties"] = {"type": "object"}
+        return schema
+    schema = {
+        bool: {"type": "boolean"},
+        int: {"type": "integer"},
+        float: {"type": "number"},
+        str: {"type": "string"},
+    }[tp]
+    schema = dict(schema)
+    for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "pattern"):
+        if meta.get(key) is not None:
+            schema[key] = meta[key]
+    return schema
+
+
+def json_schema(cls: type = Config) -> dict[str, Any]:
+    """JSON schema of a config dataclass, generated from its fields (help, defaults, limits)."""
+    hints = typing.get_type_hints(cls)
+    properties = {}
+    for f in dataclasses.fields(cls):
+        schema = _schema_of(hints[f.name], f.metadata)
+        schema["description"] = f.metadata.get("help", "")
+        default = _default_of(f)
+        if not dataclasses.is_dataclass(default):
+            schema["default"] = to_dict(default)
+        properties[f.name] = schema
+    out: dict[str, Any] = {
+        "type": "object",
+        "description": (cls.__doc__ or "").strip().splitlines()[0],
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if cls is Config:
+        out = {"$schema": "http://json-schema.org/draft-07/schema#", **out}
+    return out

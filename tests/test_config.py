@@ -1,0 +1,50 @@
+import pytest
+
+from pipeline.config import ConfigError, load_config, run_spec
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"grid": {"pairs": ["resnet18/cifar10"]}}, "'grid.pairs[0]' = 'resnet18/cifar10': allowed values are"),
+        ({"grid": {"methods": ["snip"]}}, "'grid.methods[0]' = 'snip': allowed values are ['imp', 'timp']"),
+        ({"grid": {"trials": 0}}, "'grid.trials' = 0: must be >= 1"),
+        ({"pruning": {"rate": 1.5}}, "'pruning.rate' = 1.5: must be < 1"),
+        ({"pruning": {"rewind": "epoch"}}, "'pruning.rewind' = 'epoch': must match"),
+        ({"pruning": {"rewind": "epoch:50"}}, "pair fcn/mnist-5k trains only 10 epochs"),
+        (
+            {"training": {"optimizer": "rmsprop"}},
+            "'training.optimizer' = 'rmsprop': allowed values are ['sgd', 'adam']",
+        ),
+        ({"training": {"epochs": "ten"}}, "'training.epochs' = 'ten': expected an integer"),
+        ({"training": {"milestones": [5, 20]}}, "milestones must lie between 1 and epochs - 1"),
+        ({"trainng": {}}, "'trainng': unknown key; allowed keys are"),
+        ({"recipes": {"fcn": {"lrr": 1}}}, "'recipes.fcn.lrr': unknown key"),
+        ({"recipes": {"resnet50": {}}}, "'recipes.resnet50': unknown key; allowed keys are"),
+        (
+            {"launcher": {"backend": "pbs"}},
+            "'launcher.backend' = 'pbs': allowed values are ['inline', 'local', 'slurm']",
+        ),
+        ({"topology": {"w_max": "network"}}, "'topology.w_max' = 'network': allowed values are ['layer', 'global']"),
+    ],
+)
+def test_bad_configs_name_the_key_and_the_allowed_values(override, message):
+    with pytest.raises(ConfigError) as info:
+        load_config(override)
+    assert message in str(info.value)
+
+
+def test_recipes_override_defaults_per_architecture_then_pair():
+    config = load_config({"training": {"lr": 0.1}, "recipes": {"fcn": {"lr": 0.05}, "fcn/mnist": {"epochs": 3}}})
+    assert config.recipe("fcn", "mnist").lr == 0.05 and config.recipe("fcn", "mnist").epochs == 3
+    assert config.recipe("fcn", "mnist-5k").epochs == 10 and config.recipe("conv", "mnist").lr == 0.1
+
+
+def test_run_hash_is_pinned_and_ignores_placement():
+    """Renaming a run by accident (a changed hash) must fail here; update deliberately."""
+    base = run_spec(load_config({}), "fcn", "mnist-5k", 0)
+    assert base.run_hash == "29dbe5286a"
+    moved = run_spec(load_config({"data": {"root": "/elsewhere", "download": True}}), "fcn", "mnist-5k", 1)
+    assert moved.run_hash == base.run_hash
+    changed = run_spec(load_config({"training": {"lr": 0.05}}), "fcn", "mnist-5k", 0)
+    assert changed.run_hash != base.run_hash
