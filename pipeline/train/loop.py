@@ -1,0 +1,210 @@
+"""Training one round: seeded, deterministic on the CPU, checkpointed every epoch.
+
+The batch order and augmentation of epoch e come from a generator seeded with (seed, e), and
+everything else that changes during training (model, optimizer, schedule, history) is in the
+checkpoint, so a run resumed from its last checkpoint ends with tensors identical to an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pipeline.config import TrainingConfig
+from pipeline.data.device import DeviceData
+from pipeline.train.masking import ModelMasks
+
+log = logging.getLogger("pipeline.train")
+
+CHECKPOINT_NAME = "state.pt"
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    train_acc: float
+    test_loss: float
+    test_acc: float
+    lr: float
+    seconds: float
+    np: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    history: list[EpochRecord]
+    snapshot: dict[str, torch.Tensor] | None
+    resumed_from: int
+
+
+def training_device() -> torch.device:
+    """The GPU when torch sees one, else the CPU (never decided from CUDA_VISIBLE_DEVICES)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def make_optimizer(model: nn.Module, recipe: TrainingConfig) -> torch.optim.Optimizer:
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=recipe.lr,
+            momentum=recipe.momentum,
+            nesterov=recipe.nesterov and recipe.momentum > 0,
+            weight_decay=recipe.weight_decay,
+        )
+    return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, recipe: TrainingConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    if recipe.lr_schedule == "step":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, list(recipe.milestones), gamma=recipe.gamma)
+    if recipe.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+def evaluate(model: nn.Module, data: DeviceData, batch_size: int, autocast: bool) -> tuple[float, float]:
+    model.eval()
+    loss_sum, correct, count = 0.0, 0, 0
+    with torch.no_grad(), torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=autocast):
+        for images, labels in data.test_batches(batch_size):
+            out = model(images)
+            loss_sum += float(nn.functional.cross_entropy(out.float(), labels, reduction="sum"))
+            correct += int((out.argmax(1) == labels).sum())
+            count += labels.numel()
+    return loss_sum / max(count, 1), correct / max(count, 1)
+
+
+def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    partial = path.with_name(path.name + ".partial")
+    torch.save(payload, partial)
+    partial.replace(path)
+
+
+def train(
+    model: nn.Module,
+    data: DeviceData,
+    recipe: TrainingConfig,
+    *,
+    seed: int,
+    masks: ModelMasks | None = None,
+    checkpoint_dir: Path | None = None,
+    fingerprint: str = "",
+    measure: Callable[[nn.Module], dict[str, float]] | None = None,
+    snapshot_epoch: int | None = None,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Train ``model`` for ``recipe.epochs`` epochs, resuming from ``checkpoint_dir`` if it holds
+    a checkpoint of the same ``fingerprint``. ``measure`` is called after every epoch (per-layer
+    NP); ``snapshot_epoch`` keeps a copy of the weights after that epoch (late rewinding)."""
+    torch.set_num_threads(recipe.threads)
+    device = data.device
+    on_gpu = device.type == "cuda"
+    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    memory_format = torch.channels_last if on_gpu and has_conv else torch.contiguous_format
+    model.to(device=device, memory_format=memory_format)
+    optimizer = make_optimizer(model, recipe)
+    scheduler = make_scheduler(optimizer, recipe)
+    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    history: list[EpochRecord] = []
+    snapshot: dict[str, torch.Tensor] | None = None
+    start = 0
+
+    path = checkpoint_dir / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    if path is not None and path.exists():
+        state = torch.load(path, map_location=device, weights_only=False)
+        if state.get("fingerprint") == fingerprint:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            history = [EpochRecord(**h) for h in state["history"]]
+            snapshot = state["snapshot"]
+            start = state["epoch"]
+            log.info("resumed from the checkpoint after epoch %d", start)
+        else:
+            log.warning("ignoring a checkpoint of another run in %s", checkpoint_dir)
+    if masks is not None:
+        masks.enforce(optimizer)
+
+    show_bar = sys.stderr.isatty() if progress is None else progress
+    for epoch in range(start + 1, recipe.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        batches = data.train_batches(recipe.batch_size, _epoch_generator(seed, epoch))
+        if show_bar:
+            from tqdm import tqdm
+
+            batches = tqdm(
+                batches, total=math.ceil(data.n_train / recipe.batch_size), desc=f"epoch {epoch}", leave=False
+            )
+        for images, labels in batches:
+            if memory_format is torch.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_gpu):
+                out = model(images)
+                loss = criterion(out.float(), labels)
+            loss.backward()
+            optimizer.step()
+            if masks is not None:
+                masks.enforce(optimizer)
+            loss_sum += loss.detach() * labels.numel()
+            correct += (out.argmax(1) == labels).sum()
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+        test_loss, test_acc = evaluate(model, data, recipe.eval_batch_size, on_gpu)
+        record = EpochRecord(
+            epoch=epoch,
+            train_loss=float(loss_sum) / data.n_train,
+            train_acc=float(correct) / data.n_train,
+            test_loss=test_loss,
+            test_acc=test_acc,
+            lr=lr,
+            seconds=time.perf_counter() - t0,
+            np=measure(model) if measure is not None else {},
+        )
+        history.append(record)
+        if snapshot_epoch == epoch:
+            snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        log.info(
+            "epoch %d/%d  loss %.4f  acc %.4f  test_loss %.4f  test_acc %.4f  lr %.3g  %.1fs",
+            epoch,
+            recipe.epochs,
+            record.train_loss,
+            record.train_acc,
+            test_loss,
+            test_acc,
+            lr,
+            record.seconds,
+        )
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _save_checkpoint(
+                path,
+                {
+                    "fingerprint": fingerprint,
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "history": [asdict(h) for h in history],
+                    "snapshot": snapshot,
+                },
+            )
+    return TrainResult(history, snapshot, start)
