@@ -1,0 +1,25 @@
+"""Persistence: the one home of file paths and of the HDF5 round-file schema."""
+
+from pipeline.store.paths import checkpoint_dir, round_file, run_dir
+from pipeline.store.runfile import (
+    SCHEMA_VERSION,
+    DiagramRecord,
+    RoundData,
+    RoundFileError,
+    read_attrs,
+    read_round,
+    write_round,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DiagramRecord",
+    "RoundData",
+    "RoundFileError",
+    "checkpoint_dir",
+    "read_attrs",
+    "read_round",
+    "round_file",
+    "run_dir",
+    "write_round",
+]

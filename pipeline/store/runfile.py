@@ -1,0 +1,186 @@
+"""The HDF5 file of one round (schema in docs/hdf5-schema.md).
+
+Files are written under a temporary name and renamed into place only when complete; the
+last attribute written is ``complete = True``. Readers refuse files without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+from pipeline.store.paths import partial_file
+
+FORMAT = "imp-topology-round"
+SCHEMA_VERSION = 1
+_COMPRESS = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+
+
+class RoundFileError(OSError):
+    """A round file that cannot be trusted: truncated, unfinished or of another format."""
+
+
+@dataclass
+class DiagramRecord:
+    births: np.ndarray
+    deaths: np.ndarray
+    indices: np.ndarray
+    attrs: dict[str, Any]
+
+
+@dataclass
+class RoundData:
+    """Everything one round stores; ``state()`` rebuilds a model state_dict from it."""
+
+    attrs: dict[str, Any]
+    weights: dict[str, np.ndarray]
+    masks: dict[str, np.ndarray]
+    rewind: dict[str, np.ndarray]
+    layer_attrs: dict[str, dict[str, Any]]
+    trained_rest: dict[str, np.ndarray]
+    rewind_rest: dict[str, np.ndarray]
+    diagrams: dict[str, DiagramRecord] = field(default_factory=dict)
+    metrics: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def state(self, which: str = "trained") -> dict[str, torch.Tensor]:
+        """The full model state: prunable weights (trained, or at the rewind point) + the rest."""
+        if which == "trained":
+            parts = {**self.trained_rest, **self.weights}
+        elif which == "rewind":
+            parts = {**self.rewind_rest, **self.rewind}
+        else:
+            raise ValueError(f"which must be 'trained' or 'rewind', got {which!r}")
+        return {k: torch.from_numpy(np.array(v)) for k, v in parts.items()}
+
+
+def _dataset(group: h5py.Group, name: str, value: np.ndarray) -> None:
+    value = np.asarray(value)
+    if value.dtype == np.float64:
+        value = value.astype(np.float32)
+    options = _COMPRESS if value.size > 64 else {}
+    group.create_dataset(name, data=value, **options)
+
+
+def _attrs(target: h5py.AttributeManager, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, dict | list | tuple):
+            value = json.dumps(value)
+        target[key] = value
+
+
+def write_round(path: str | Path, data: RoundData) -> Path:
+    """Write atomically: a partial file first, renamed to ``path`` once complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = partial_file(path)
+    try:
+        with h5py.File(partial, "w", track_order=True) as f:
+            _attrs(f.attrs, {"format": FORMAT, "schema_version": SCHEMA_VERSION, **data.attrs})
+            layers = f.create_group("layers", track_order=True)
+            for name, weight in data.weights.items():
+                g = layers.create_group(name)
+                _dataset(g, "weight", weight)
+                _dataset(g, "mask", np.asarray(data.masks[name], dtype=bool))
+                _dataset(g, "rewind", data.rewind[name])
+                _attrs(g.attrs, data.layer_attrs.get(name, {}))
+            diagrams = f.create_group("diagrams", track_order=True)
+            for name, record in data.diagrams.items():
+                g = diagrams.create_group(name)
+                _dataset(g, "births", record.births)
+                _dataset(g, "deaths", record.deaths)
+                _dataset(g, "indices", record.indices.astype(np.int64))
+                _attrs(g.attrs, record.attrs)
+            for which, rest in (("trained", data.trained_rest), ("rewind", data.rewind_rest)):
+                g = f.create_group(f"model/{which}", track_order=True)
+                for name, value in rest.items():
+                    _dataset(g, name, value)
+            metrics = f.create_group("metrics", track_order=True)
+            for name, value in data.metrics.items():
+                parent = name.rpartition("/")[0]
+                if parent and parent not in metrics:
+                    metrics.create_group(parent, track_order=True)
+                _dataset(metrics, name, value)
+            f.attrs["complete"] = True
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def _read_attrs(attrs: h5py.AttributeManager) -> dict[str, Any]:
+    out = {}
+    for key, value in attrs.items():
+        if isinstance(value, bytes):
+            value = value.decode()
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, str) and value[:1] in "[{":
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(value)
+        out[key] = value
+    return out
+
+
+def open_checked(path: str | Path) -> h5py.File:
+    """Open a round file for reading, refusing anything that is not a completed round."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such round file: {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise RoundFileError(
+            f"{path} is not a readable HDF5 file (truncated or corrupt): delete it and rerun its round"
+        ) from err
+    if f.attrs.get("format") != FORMAT:
+        f.close()
+        raise RoundFileError(f"{path} is not a round file of this pipeline (format {f.attrs.get('format')!r})")
+    if f.attrs.get("complete") is not np.True_ and f.attrs.get("complete") is not True:
+        f.close()
+        raise RoundFileError(f"{path} was never completed (no completion marker): delete it and rerun its round")
+    version = int(f.attrs["schema_version"])
+    if version > SCHEMA_VERSION:
+        f.close()
+        raise RoundFileError(f"{path} has schema version {version}; this code reads up to {SCHEMA_VERSION}")
+    return f
+
+
+def read_round(path: str | Path, *, diagrams: bool = True, metrics: bool = True) -> RoundData:
+    with open_checked(path) as f:
+        layers = f["layers"]
+        data = RoundData(
+            attrs=_read_attrs(f.attrs),
+            weights={k: g["weight"][()] for k, g in layers.items()},
+            masks={k: g["mask"][()].astype(bool) for k, g in layers.items()},
+            rewind={k: g["rewind"][()] for k, g in layers.items()},
+            layer_attrs={k: _read_attrs(g.attrs) for k, g in layers.items()},
+            trained_rest={k: v[()] for k, v in f["model/trained"].items()},
+            rewind_rest={k: v[()] for k, v in f["model/rewind"].items()},
+        )
+        if diagrams:
+            data.diagrams = {
+                k: DiagramRecord(g["births"][()], g["deaths"][()], g["indices"][()], _read_attrs(g.attrs))
+                for k, g in f["diagrams"].items()
+            }
+        if metrics:
+            flat: dict[str, np.ndarray] = {}
+            f["metrics"].visititems(
+                lambda name, obj: flat.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None
+            )
+            data.metrics = flat
+    return data
+
+
+def read_attrs(path: str | Path) -> dict[str, Any]:
+    with open_checked(path) as f:
+        return _read_attrs(f.attrs)

@@ -1,0 +1,59 @@
+import h5py
+import numpy as np
+import pytest
+
+from pipeline.store import RoundData, RoundFileError, read_round, write_round
+from pipeline.store.runfile import DiagramRecord
+
+
+def _data() -> RoundData:
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((5, 7)).astype(np.float32)
+    mask = rng.random((5, 7)) < 0.5
+    return RoundData(
+        attrs={"run_hash": "abc", "round": 1, "config": {"a": [1, 2]}, "test_acc": 0.5},
+        weights={"fc.weight": weight * mask},
+        masks={"fc.weight": mask},
+        rewind={"fc.weight": weight},
+        layer_attrs={"fc.weight": {"kind": "linear", "n_kept": int(mask.sum())}},
+        trained_rest={"fc.bias": np.ones(5, np.float32)},
+        rewind_rest={"fc.bias": np.zeros(5, np.float32)},
+        diagrams={"fc.weight": DiagramRecord(np.ones(3), np.array([1.0, 0.5, 0.2]), np.arange(3), {"np": 0.9})},
+        metrics={"epoch": np.arange(1, 4), "np/fc.weight": np.array([0.1, 0.2, 0.3])},
+    )
+
+
+def test_roundtrip(tmp_path):
+    path = write_round(tmp_path / "r.h5", _data())
+    back = read_round(path)
+    assert back.attrs["config"] == {"a": [1, 2]} and back.attrs["complete"] is True
+    assert np.array_equal(back.masks["fc.weight"], _data().masks["fc.weight"])
+    state = back.state("rewind")
+    assert np.array_equal(state["fc.weight"].numpy(), _data().rewind["fc.weight"])
+    assert state["fc.bias"].sum() == 0 and back.state("trained")["fc.bias"].sum() == 5
+    assert back.diagrams["fc.weight"].attrs["np"] == 0.9
+    assert np.allclose(back.metrics["np/fc.weight"], [0.1, 0.2, 0.3])  # stored as float32
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_truncated_file_is_refused(tmp_path):
+    path = write_round(tmp_path / "r.h5", _data())
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(RoundFileError, match="truncated or corrupt"):
+        read_round(path)
+
+
+def test_file_without_completion_marker_is_refused(tmp_path):
+    path = write_round(tmp_path / "r.h5", _data())
+    with h5py.File(path, "a") as f:
+        del f.attrs["complete"]
+    with pytest.raises(RoundFileError, match="never completed"):
+        read_round(path)
+
+
+def test_a_failed_write_leaves_nothing_that_looks_complete(tmp_path):
+    data = _data()
+    data.masks = {}  # the writer fails half-way through
+    with pytest.raises(KeyError):
+        write_round(tmp_path / "r.h5", data)
+    assert list(tmp_path.iterdir()) == []
