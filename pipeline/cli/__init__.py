@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pipeline.cli import topology
+from pipeline.cli import run, topology
 
-_VERBS = (topology,)
+_VERBS = (topology, run)
 
 
 class UsageError(Exception):
@@ -39,6 +39,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UsageError, ValueError, FileNotFoundError, NotImplementedError) as err:
+    except (UsageError, ValueError, OSError, NotImplementedError) as err:
         print(f"{parser.prog} {args.verb}: error: {err}", file=sys.stderr)
         return 2

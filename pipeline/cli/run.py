@@ -1,0 +1,144 @@
+"""Verbs on runs: ``round`` (run one pruning round) and ``inspect`` (summarise round files)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.config import load_config
+from pipeline.data.registry import DATASETS
+from pipeline.models import list_models
+from pipeline.report.formats import FORMATS, render
+from pipeline.store import read_round
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    rnd = subparsers.add_parser(
+        "round",
+        help="run one pruning round of one run and store it as HDF5",
+        formatter_class=fmt,
+        description=(
+            "Round 0 trains the dense network (shared by both methods of a trial). Round K >= 1\n"
+            "reads round K-1 of the same method (or --previous), prunes it with IMP or T-IMP,\n"
+            "rewinds as configured, retrains, measures every layer's diagram, and writes --out\n"
+            "(default: the workflow's path under results/runs/). Training checkpoints every\n"
+            "epoch next to the output; rerunning a killed round resumes from the last epoch."
+        ),
+        epilog=(
+            "example: python -m pipeline round --config config/config.yaml --arch fcn --dataset mnist-5k "
+            "--method imp --trial 0 --round 1"
+        ),
+    )
+    rnd.add_argument("--config", type=Path, required=True, help="pipeline configuration (YAML)")
+    rnd.add_argument("--arch", required=True, choices=list_models())
+    rnd.add_argument("--dataset", required=True, choices=sorted(DATASETS))
+    rnd.add_argument("--method", required=True, choices=("imp", "timp"))
+    rnd.add_argument("--trial", type=int, required=True)
+    rnd.add_argument("--round", type=int, required=True, dest="round_index", metavar="K")
+    rnd.add_argument("--out", type=Path, help="output HDF5 file")
+    rnd.add_argument("--previous", type=Path, help="round K-1's file (default: the workflow's path)")
+    rnd.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
+    rnd.set_defaults(func=run_round_verb)
+
+    ins = subparsers.add_parser(
+        "inspect",
+        help="summarise round files: accuracy, compression, η_τ, NP per round and per layer",
+        formatter_class=fmt,
+        description=(
+            "One file: its run, round and provenance, then one row per prunable layer.\n"
+            "Several files: one row per file (method, round, compression, accuracy, NP)."
+        ),
+    )
+    ins.add_argument("files", type=Path, nargs="+", help="round files (.h5)")
+    ins.add_argument("--format", choices=FORMATS, default="table")
+    ins.set_defaults(func=run_inspect)
+
+
+def run_round_verb(args: argparse.Namespace) -> None:
+    from pipeline.rounds import run_round
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    config = load_config(args.config)
+    out = run_round(
+        config,
+        arch=args.arch,
+        dataset=args.dataset,
+        method=args.method,
+        trial=args.trial,
+        round_index=args.round_index,
+        out=args.out,
+        previous=args.previous,
+        progress=args.progress,
+    )
+    print(out)
+
+
+SUMMARY = [
+    "arch",
+    "dataset",
+    "method",
+    "trial",
+    "round",
+    "compression",
+    "density",
+    "capped",
+    "test_acc",
+    "eta_tau",
+    "total_np",
+]
+
+
+def round_summary(paths: list[Path]) -> pd.DataFrame:
+    rows = []
+    for path in paths:
+        attrs = read_round(path, diagrams=False, metrics=False).attrs
+        rows.append({"file": str(path), **{key: attrs.get(key) for key in SUMMARY}})
+    return pd.DataFrame(rows).sort_values(["arch", "dataset", "trial", "method", "round"], kind="stable")
+
+
+def layer_summary(path: Path) -> pd.DataFrame:
+    data = read_round(path, metrics=False)
+    rows = []
+    for name, attrs in data.layer_attrs.items():
+        graphs = [d.attrs for g, d in data.diagrams.items() if d.attrs["layer"] == name]
+        rows.append(
+            {
+                "layer": name,
+                "kind": attrs["kind"],
+                "weights": attrs["n_weights"],
+                "kept": attrs["n_kept"],
+                "compression": attrs["compression"],
+                "capped": attrs["capped"],
+                "eta_tau": sum(g["weights"] for g in graphs) / max(sum(g["mst_edges"] for g in graphs), 1),
+                "np": sum(g["np"] for g in graphs),
+                "normalized_np": sum(g["normalized_np"] for g in graphs) / max(len(graphs), 1),
+                "overlap": sum(g["overlap_shared"] for g in graphs) / max(sum(g["alpha"] for g in graphs), 1),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def run_inspect(args: argparse.Namespace) -> None:
+    if len(args.files) > 1:
+        sys.stdout.write(render(round_summary(args.files), args.format))
+        return
+    path = args.files[0]
+    data = read_round(path, diagrams=False)
+    a = data.attrs
+    if args.format == "table":
+        print(f"{path}")
+        print(f"  run        {a['arch']}/{a['dataset']}  hash {a['run_hash']}  trial {a['trial']}  seed {a['seed']}")
+        print(
+            f"  round      {a['round']} ({a['method']})  density {a['density']:.4f}  "
+            f"compression {a['compression']:.2f}x{'  (T-IMP capped at |MST|)' if a['capped'] else ''}"
+        )
+        print(f"  accuracy   test {a['test_acc']:.4f}  train {a['train_acc']:.4f}  after {a['epochs']} epochs")
+        print(f"  topology   η_τ {a['eta_tau']:.3f}  total NP {a['total_np']:.4f}  [{a['convention']}]")
+        print(f"  provenance {a['code_revision']}  {a['created']}  {a['device']}  {a['wall_seconds']:.1f}s")
+        print()
+    sys.stdout.write(render(layer_summary(path), args.format))

@@ -1,0 +1,41 @@
+import io
+
+import pandas as pd
+import yaml
+
+from pipeline.cli import main
+from tests.conftest import tiny_settings
+
+
+def test_round_then_inspect(tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(tiny_settings(tmp_path / "results")))
+    base = ["round", "--config", str(config), "--arch", "fcn", "--dataset", "mnist-5k", "--trial", "0"]
+    assert main([*base, "--method", "imp", "--round", "0"]) == 0
+    dense = capsys.readouterr().out.strip()
+    assert main([*base, "--method", "timp", "--round", "1"]) == 0
+    pruned = capsys.readouterr().out.strip()
+    assert dense.endswith("trial0/round0.h5") and pruned.endswith("trial0/timp/round1.h5")
+
+    assert main(["inspect", pruned]) == 0
+    out = capsys.readouterr().out
+    assert "round      1 (timp)" in out and "compression 1.25x" in out and "net.11.weight" in out
+
+    assert main(["inspect", dense, pruned, "--format", "csv"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert table["round"].tolist() == [0, 1] and table["method"].tolist() == ["dense", "timp"]
+    assert table["compression"].round(2).tolist() == [1.0, 1.25]
+
+
+def test_round_errors_are_clear(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("training: {optimizer: rmsprop}\n")
+    args = ["round", "--config", str(bad), "--arch", "fcn", "--dataset", "mnist-5k", "--method", "imp"]
+    assert main([*args, "--trial", "0", "--round", "0"]) == 2
+    assert "'training.optimizer' = 'rmsprop': allowed values are ['sgd', 'adam']" in capsys.readouterr().err
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(tiny_settings(tmp_path / "results")))
+    args = ["round", "--config", str(good), "--arch", "fcn", "--dataset", "mnist-5k", "--method", "imp"]
+    assert main([*args, "--trial", "0", "--round", "1"]) == 2
+    assert "no such round file" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path / "nothing.h5")]) == 2

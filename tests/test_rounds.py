@@ -1,0 +1,137 @@
+"""Real rounds on the shipped data: pruning, rewinding, resuming, storing."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from pipeline.models import build_model, example_input, prunable_weights
+from pipeline.prune import tree_edges
+from pipeline.rounds import run_round, start_weights
+from pipeline.store import checkpoint_dir, read_round
+from pipeline.train import ModelMasks
+from tests.conftest import tiny_config, tiny_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _round(config, method, k, **kw):
+    return run_round(config, arch="fcn", dataset="mnist-5k", method=method, trial=0, round_index=k, **kw)
+
+
+def test_timp_rounds_keep_every_tree_edge_of_the_stored_weights(tiny):
+    dense = read_round(_round(tiny, "timp", 0))
+    previous = dense
+    weights = prunable_weights(build_model("fcn", "mnist-5k"), example_input((1, 28, 28)))
+    for k in (1, 2):
+        current = read_round(_round(tiny, "timp", k))
+        for w in weights:
+            tree = tree_edges(w, previous.weights[w.name], previous.masks[w.name])
+            assert current.masks[w.name].ravel()[tree].all(), (k, w.name)
+            assert np.all(current.weights[w.name][~current.masks[w.name]] == 0)
+        assert current.attrs["density"] == pytest.approx(0.8**k, abs=1e-3)
+        previous = current
+    assert current.attrs["method"] == "timp" and dense.attrs["method"] == "dense"
+
+
+def test_imp_rounds_store_everything_promised(tiny):
+    _round(tiny, "imp", 0)
+    path = _round(tiny, "imp", 1)
+    data = read_round(path)
+    a = data.attrs
+    for key in ("run_hash", "seed", "config", "convention", "versions", "code_revision", "eta_tau", "test_acc"):
+        assert key in a, key
+    assert a["config"]["training"]["epochs"] == 2 and a["versions"]["torch"] == torch.__version__
+    assert set(data.diagrams) == set(data.weights) and len(data.metrics["epoch"]) == 2
+    first = data.diagrams["net.1.weight"]
+    assert np.all(first.births == 1) and first.attrs["mst_edges"] == len(first.deaths) == 883
+    assert data.metrics["np/net.1.weight"].shape == (2,)
+    assert 0.5 < a["test_acc"] <= 1.0 and not checkpoint_dir(path).exists()
+
+
+def test_rewinding_restores_the_stored_initial_weights_under_the_mask(tiny):
+    dense = read_round(_round(tiny, "imp", 0))
+    data = read_round(_round(tiny, "imp", 1))
+    for name, init in dense.rewind.items():
+        assert np.array_equal(data.rewind[name], init)  # carried unchanged from round 0
+    state, carried = start_weights(data, "init")
+    model = build_model("fcn", "mnist-5k")
+    model.load_state_dict(state)
+    ModelMasks(model, data.masks).enforce()
+    for name, mask in data.masks.items():
+        value = model.state_dict()[name].numpy()
+        assert np.array_equal(value[mask], dense.rewind[name][mask]) and np.all(value[~mask] == 0)
+    assert carried is not None
+    trained, none = start_weights(data, "none")
+    assert none is None and np.array_equal(trained["net.1.weight"].numpy(), data.weights["net.1.weight"])
+
+
+def test_late_rewinding_uses_the_epoch_snapshot(tmp_path):
+    config = tiny_config(tmp_path, pruning={"rewind": "epoch:1"})
+    dense = read_round(_round(config, "imp", 0))
+    init_model = build_model("fcn", "mnist-5k")
+    assert not np.array_equal(dense.rewind["net.1.weight"], dense.weights["net.1.weight"])
+    assert dense.rewind["net.1.weight"].shape == init_model.net[1].weight.shape
+
+
+def test_round_refuses_a_previous_file_of_another_run(tmp_path):
+    a = tiny_config(tmp_path / "a")
+    b = tiny_config(tmp_path / "b", training={"lr": 0.01})
+    previous = _round(a, "imp", 0)
+    with pytest.raises(ValueError, match="run_hash"):
+        _round(b, "imp", 1, previous=previous)
+
+
+def test_killed_round_resumes_and_matches_an_uninterrupted_run(tmp_path):
+    settings = {"training": {"epochs": 30, "track_np": False}}
+    reference = read_round(_round(tiny_config(tmp_path / "ref", **settings), "imp", 0))
+
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(tiny_settings(tmp_path / "killed", **settings)))
+    out = tmp_path / "killed" / "round0.h5"
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "round",
+        "--config",
+        str(config_path),
+        "--arch",
+        "fcn",
+        "--dataset",
+        "mnist-5k",
+        "--method",
+        "imp",
+        "--trial",
+        "0",
+        "--round",
+        "0",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = checkpoint_dir(out) / "state.pt"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the round ended before its first checkpoint"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not out.exists()
+
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=300)
+    resumed = read_round(out)
+    assert 1 <= resumed.attrs["resumed_from_epoch"] < 30
+    for name in reference.weights:
+        assert np.array_equal(resumed.weights[name], reference.weights[name]), name
+    for name in reference.trained_rest:
+        assert np.array_equal(resumed.trained_rest[name], reference.trained_rest[name]), name
+    assert np.array_equal(resumed.metrics["test_acc"], reference.metrics["test_acc"])
+    assert not checkpoint_dir(out).exists()
