@@ -1,18 +1,23 @@
-"""Model definitions (SPEC §6), plain torch modules registered by name."""
+"""Model definitions (SPEC §6), plain torch modules registered by name.
 
-from pipeline.models import mnist, resnet, vgg  # noqa: F401  (registers the builders)
-from pipeline.models.probe import PrunableWeight, example_input, graphs_of, model_layers, prunable_weights
-from pipeline.models.registry import build_model, datasets_for, list_models, register_model, valid_pairs
+Importing this package is light: builders (torch) load when a model is first built, and the
+probe (prunable layers, their graphs) when first used. The workflow imports it to validate
+configurations before any job and should not pay for torch then.
+"""
 
-__all__ = [
-    "PrunableWeight",
-    "build_model",
-    "datasets_for",
-    "example_input",
-    "graphs_of",
-    "list_models",
-    "model_layers",
-    "prunable_weights",
-    "register_model",
-    "valid_pairs",
-]
+from typing import Any
+
+from pipeline.models.registry import FAMILIES, build_model, datasets_for, list_models, register_model, valid_pairs
+
+_PROBE = ("PrunableWeight", "example_input", "graphs_of", "model_layers", "prunable_weights")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PROBE:
+        from pipeline.models import probe
+
+        return getattr(probe, name)
+    raise AttributeError(f"module 'pipeline.models' has no attribute {name!r}")
+
+
+__all__ = [*_PROBE, "FAMILIES", "build_model", "datasets_for", "list_models", "register_model", "valid_pairs"]

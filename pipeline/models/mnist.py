@@ -45,13 +45,13 @@ class ConvNet(nn.Module):
         return self.classifier(self.features(x))
 
 
-@register_model("fcn", families=("mnist",))
+@register_model("fcn")
 def fcn(*, num_classes: int, in_channels: int, input_size: tuple[int, int], hidden: Sequence[int] = (100,) * 5) -> FCN:
     """FCN 784-100-100-100-100-100-10 with ReLU (the paper's MNIST FCN)."""
     return FCN(in_channels * input_size[0] * input_size[1], hidden, num_classes)
 
 
-@register_model("conv", families=("mnist",))
+@register_model("conv")
 def conv(
     *, num_classes: int, in_channels: int, input_size: tuple[int, int], channels: Sequence[int] = (32, 32)
 ) -> ConvNet:

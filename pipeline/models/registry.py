@@ -1,27 +1,41 @@
 """Architectures by name (SPEC §6), filled by the ``register_model`` decorator.
 
-A builder takes keyword-only ``num_classes``, ``in_channels`` and ``input_size``; which data
-sets an architecture is defined for is declared once, here, through data-set families.
+A builder takes keyword-only ``num_classes``, ``in_channels`` and ``input_size``. Which data
+sets an architecture is defined for is declared once, in ``FAMILIES``, and can be read
+without importing torch (the workflow validates configurations with it before any job);
+the builders themselves load on first use.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from pipeline.data.registry import DATASETS, get_dataset_info
 
-Builder = Callable[..., nn.Module]
+if TYPE_CHECKING:
+    from torch import nn
+
+Builder = Callable[..., "nn.Module"]
+
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "fcn": ("mnist",),
+    "conv": ("mnist",),
+    "vgg11": ("cifar", "tiny-imagenet"),
+    "resnet20": ("cifar",),
+    "resnet18": ("tiny-imagenet",),
+}
+"""The data-set families (``DatasetInfo.family``) each architecture is defined for."""
+
+BUILDER_MODULES = ("pipeline.models.mnist", "pipeline.models.vgg", "pipeline.models.resnet")
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
     builder: Builder
-    families: tuple[str, ...]
     family_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -33,34 +47,41 @@ _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(
-    name: str, *, families: tuple[str, ...], family_kwargs: dict[str, dict[str, Any]] | None = None
+    name: str, *, family_kwargs: dict[str, dict[str, Any]] | None = None
 ) -> Callable[[Builder], Builder]:
-    """Register a builder under ``name`` for the given data-set families."""
+    """Register a builder under ``name``, which must be declared in ``FAMILIES``."""
 
     def decorate(builder: Builder) -> Builder:
+        if name not in FAMILIES:
+            raise ValueError(f"architecture {name!r} is not declared in FAMILIES")
         if name in _REGISTRY:
             raise ValueError(f"an architecture named {name!r} is already registered")
-        _REGISTRY[name] = ModelEntry(name, builder, families, family_kwargs or {})
+        _REGISTRY[name] = ModelEntry(name, builder, family_kwargs or {})
         return builder
 
     return decorate
 
 
 def list_models() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(FAMILIES)
+
+
+def _check(arch: str) -> None:
+    if arch not in FAMILIES:
+        raise ValueError(f"no such architecture {arch!r}: choose from {list_models()}")
 
 
 def get_entry(arch: str) -> ModelEntry:
-    try:
-        return _REGISTRY[arch]
-    except KeyError:
-        raise ValueError(f"no such architecture {arch!r}: choose from {list_models()}") from None
+    _check(arch)
+    for module in BUILDER_MODULES:
+        importlib.import_module(module)
+    return _REGISTRY[arch]
 
 
 def datasets_for(arch: str) -> list[str]:
     """The data sets an architecture is defined for."""
-    families = get_entry(arch).families
-    return sorted(name for name, info in DATASETS.items() if info.family in families)
+    _check(arch)
+    return sorted(name for name, info in DATASETS.items() if info.family in FAMILIES[arch])
 
 
 def valid_pairs() -> list[tuple[str, str]]:
@@ -72,7 +93,7 @@ def build_model(arch: str, dataset: str, **overrides: Any) -> nn.Module:
     """The architecture shaped for the data set (input channels, size, class count)."""
     entry = get_entry(arch)
     info = get_dataset_info(dataset)
-    if info.family not in entry.families:
+    if info.family not in FAMILIES[arch]:
         raise ValueError(
             f"architecture {arch!r} is not defined for data set {dataset!r}; it runs on {datasets_for(arch)}"
         )

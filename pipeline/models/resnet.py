@@ -62,14 +62,14 @@ class ResNet(nn.Module):
         return self.fc(self.pool(self.stages(self.stem(x))).flatten(1))
 
 
-@register_model("resnet20", families=("cifar",))
+@register_model("resnet20")
 def resnet20(*, num_classes: int, in_channels: int, input_size: tuple[int, int]) -> ResNet:
     """ResNet-20: conv 16, three stages of three basic blocks (16, 32, 64), GAP, Linear 64->classes."""
     del input_size  # global average pooling makes the network size-agnostic
     return ResNet((3, 3, 3), (16, 32, 64), in_channels, num_classes)
 
 
-@register_model("resnet18", families=("tiny-imagenet",))
+@register_model("resnet18")
 def resnet18(*, num_classes: int, in_channels: int, input_size: tuple[int, int]) -> ResNet:
     """ResNet-18: conv 64 stride 1, no max-pool, 4 stages of 2 blocks (64-512), GAP, Linear 512->classes."""
     del input_size

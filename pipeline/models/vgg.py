@@ -60,11 +60,7 @@ class VGG(nn.Module):
         return self.classifier(self.pool(self.features(x)))
 
 
-@register_model(
-    "vgg11",
-    families=("cifar", "tiny-imagenet"),
-    family_kwargs={"tiny-imagenet": {"hidden": (1024, 1024)}},
-)
+@register_model("vgg11", family_kwargs={"tiny-imagenet": {"hidden": (1024, 1024)}})
 def vgg11(
     *,
     num_classes: int,
