@@ -15,7 +15,6 @@ from typing import Any
 
 import h5py
 import numpy as np
-import torch
 
 from pipeline.store.paths import partial_file
 
@@ -50,8 +49,11 @@ class RoundData:
     diagrams: dict[str, DiagramRecord] = field(default_factory=dict)
     metrics: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def state(self, which: str = "trained") -> dict[str, torch.Tensor]:
-        """The full model state: prunable weights (trained, or at the rewind point) + the rest."""
+    def state(self, which: str = "trained") -> dict[str, Any]:
+        """The full model state (torch tensors): prunable weights (trained, or at the rewind
+        point) and the rest."""
+        import torch
+
         if which == "trained":
             parts = {**self.trained_rest, **self.weights}
         elif which == "rewind":
@@ -117,7 +119,7 @@ def write_round(path: str | Path, data: RoundData) -> Path:
     return path
 
 
-def _read_attrs(attrs: h5py.AttributeManager) -> dict[str, Any]:
+def attrs_dict(attrs: h5py.AttributeManager) -> dict[str, Any]:
     out = {}
     for key, value in attrs.items():
         if isinstance(value, bytes):
@@ -159,28 +161,36 @@ def read_round(path: str | Path, *, diagrams: bool = True, metrics: bool = True)
     with open_checked(path) as f:
         layers = f["layers"]
         data = RoundData(
-            attrs=_read_attrs(f.attrs),
+            attrs=attrs_dict(f.attrs),
             weights={k: g["weight"][()] for k, g in layers.items()},
             masks={k: g["mask"][()].astype(bool) for k, g in layers.items()},
             rewind={k: g["rewind"][()] for k, g in layers.items()},
-            layer_attrs={k: _read_attrs(g.attrs) for k, g in layers.items()},
+            layer_attrs={k: attrs_dict(g.attrs) for k, g in layers.items()},
             trained_rest={k: v[()] for k, v in f["model/trained"].items()},
             rewind_rest={k: v[()] for k, v in f["model/rewind"].items()},
         )
         if diagrams:
             data.diagrams = {
-                k: DiagramRecord(g["births"][()], g["deaths"][()], g["indices"][()], _read_attrs(g.attrs))
+                k: DiagramRecord(g["births"][()], g["deaths"][()], g["indices"][()], attrs_dict(g.attrs))
                 for k, g in f["diagrams"].items()
             }
         if metrics:
-            flat: dict[str, np.ndarray] = {}
-            f["metrics"].visititems(
-                lambda name, obj: flat.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None
-            )
-            data.metrics = flat
+            data.metrics = datasets_dict(f["metrics"])
     return data
+
+
+def datasets_dict(group: h5py.Group) -> dict[str, np.ndarray]:
+    """Every dataset below ``group``, keyed by its path relative to the group."""
+    out: dict[str, np.ndarray] = {}
+
+    def visit(name: str, obj: object) -> None:
+        if isinstance(obj, h5py.Dataset):
+            out[name] = obj[()]
+
+    group.visititems(visit)
+    return out
 
 
 def read_attrs(path: str | Path) -> dict[str, Any]:
     with open_checked(path) as f:
-        return _read_attrs(f.attrs)
+        return attrs_dict(f.attrs)

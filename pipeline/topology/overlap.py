@@ -11,9 +11,10 @@ overflow nor produce NaN.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from pipeline.topology.graphs import ConvLayer, Layer
 from pipeline.topology.mst import ConvForest, SpanningForest
@@ -112,7 +113,7 @@ class ChanceLevel:
         return out
 
 
-def _log_at_least(dist: stats.rv_discrete, w: int, alpha: int) -> float:
+def _log_at_least(dist: Any, w: int, alpha: int) -> float:
     """``log P(X >= w)`` for X on 0..alpha, summed in log space (``logsf`` underflows to -inf)."""
     if w <= 0:
         return 0.0
@@ -133,6 +134,8 @@ def chance_level(m: int, n: int, fraction: float, density: float = 1.0) -> Chanc
     population = round(density * m * n)
     if not alpha <= population <= m * n:
         raise ValueError(f"density {density} leaves {population} edges; need {alpha}..{m * n}")
+    from scipy import stats  # imported here: scipy.stats costs most of a second at start-up
+
     w = int(np.floor(fraction * alpha))
     binom = stats.binom(alpha, alpha / population)
     hyper = stats.hypergeom(population, alpha, alpha)
