@@ -24,8 +24,7 @@ from pipeline.data import DeviceData, get_dataset_info, load_splits
 from pipeline.models import build_model, example_input, graphs_of, prunable_weights
 from pipeline.models.probe import PrunableWeight
 from pipeline.prune import PRUNERS, prune_round
-from pipeline.store import DiagramRecord, RoundData, read_round, round_file, write_round
-from pipeline.store.paths import checkpoint_dir
+from pipeline.store import DiagramRecord, RoundData, checkpoint_dir, read_round, round_file, write_round
 from pipeline.store.provenance import code_revision, library_versions
 from pipeline.topology import Convention, network_persistence
 from pipeline.topology.eta import aggregate, counted
@@ -87,9 +86,15 @@ def run_round(
     round_index: int,
     out: str | Path | None = None,
     previous: str | Path | None = None,
+    checkpoint: str | Path | None = None,
     progress: bool | None = None,
 ) -> Path:
-    """Run one round and write its HDF5 file; returns the file's path."""
+    """Run one round and write its HDF5 file; returns the file's path.
+
+    ``checkpoint`` is the directory of the epoch checkpoints (default: beside ``out``); a
+    launcher that writes to a temporary name passes the final output's, so that any later
+    attempt at the same round resumes from it.
+    """
     if method not in PRUNERS:
         raise ValueError(f"method {method!r}: allowed values are {sorted(PRUNERS)}")
     t0 = time.perf_counter()
@@ -99,6 +104,7 @@ def run_round(
         if out is not None
         else round_file(config.results, arch, dataset, spec.run_hash, trial, method, round_index)
     )
+    checkpoint = Path(checkpoint) if checkpoint is not None else checkpoint_dir(out)
     info = get_dataset_info(dataset)
     splits = load_splits(
         dataset,
@@ -148,7 +154,7 @@ def run_round(
         recipe,
         seed=_data_seed(spec, method, round_index),
         masks=model_masks,
-        checkpoint_dir=checkpoint_dir(out),
+        checkpoint_dir=checkpoint,
         fingerprint=f"{spec.run_hash}/trial{trial}/{method}/round{round_index}",
         measure=measure if recipe.track_np else None,
         snapshot_epoch=_rewind_epoch(spec) if round_index == 0 else None,
@@ -265,7 +271,7 @@ def run_round(
             metrics=metrics,
         ),
     )
-    shutil.rmtree(checkpoint_dir(out), ignore_errors=True)
+    shutil.rmtree(checkpoint, ignore_errors=True)
     log.info(
         "%s round %d (%s, trial %d): test_acc %.4f, compression %.2f, %.1fs",
         f"{arch}/{dataset}",

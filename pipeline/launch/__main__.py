@@ -1,0 +1,3 @@
+from pipeline.launch.launcher import main
+
+raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""submitit executors, always chosen explicitly (never auto-detected from the host)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import submitit
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one job asks for; filled from the rule's resources (overridable in a profile)."""
+
+    gpus: int = 0
+    cpus: int = 2
+    mem_mb: int = 4096
+    time_min: int = 60
+    partition: str = ""
+    account: str = ""
+    qos: str = ""
+    gpu_request: str = "gres"
+    max_requeues: int = 3
+    job_name: str = "imp-round"
+
+
+def make_executor(backend: str, folder: str | Path, resources: Resources) -> submitit.Executor:
+    """A LocalExecutor or a SlurmExecutor with the requested resources.
+
+    ``AutoExecutor`` would pick SLURM whenever ``srun`` is on PATH; the backend is a config
+    setting instead, so a laptop with SLURM client tools still runs locally when asked to.
+    """
+    if backend == "local":
+        executor = submitit.LocalExecutor(folder=folder, max_num_timeout=resources.max_requeues)
+        executor.update_parameters(timeout_min=resources.time_min, gpus_per_node=resources.gpus)
+        return executor
+    if backend != "slurm":
+        raise ValueError(f"backend {backend!r}: a submitit executor exists for 'local' and 'slurm'")
+    executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=resources.max_requeues)
+    params: dict[str, object] = {
+        "job_name": resources.job_name,
+        "time": resources.time_min,
+        "cpus_per_task": resources.cpus,
+        "mem": f"{resources.mem_mb}M",
+        "signal_delay_s": min(120, max(30, resources.time_min * 60 // 10)),
+    }
+    if resources.gpus:
+        if resources.gpu_request == "gres":
+            params["gres"] = f"gpu:{resources.gpus}"
+        else:
+            params["gpus_per_node"] = resources.gpus
+    for key in ("partition", "account", "qos"):
+        if getattr(resources, key):
+            params[key] = getattr(resources, key)
+    executor.update_parameters(**params)
+    return executor

@@ -1,0 +1,51 @@
+"""A round as a submitit job: picklable, light, and resumable after a requeue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import submitit
+
+from pipeline.config import load_config
+
+
+@dataclass
+class RoundJob(submitit.helpers.Checkpointable):
+    """Holds only paths and names; the model and data are built inside the job.
+
+    On preemption or time-out submitit calls ``checkpoint`` (inherited), which resubmits this
+    same light object; the requeued job then resumes training from the epoch checkpoint that
+    ``run_round`` keeps on disk, instead of starting over.
+    """
+
+    config_path: str
+    arch: str
+    dataset: str
+    method: str
+    trial: int
+    round_index: int
+    out: str
+    previous: str | None
+    checkpoint: str
+
+    def __call__(self) -> str:
+        import logging
+
+        from pipeline.rounds import run_round
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        config = load_config(self.config_path)
+        return str(
+            run_round(
+                config,
+                arch=self.arch,
+                dataset=self.dataset,
+                method=self.method,
+                trial=self.trial,
+                round_index=self.round_index,
+                out=self.out,
+                previous=self.previous,
+                checkpoint=self.checkpoint,
+                progress=False,
+            )
+        )

@@ -1,0 +1,180 @@
+"""``python -m pipeline.launch``: run one round through an explicit backend and block on it.
+
+What a Snakemake rule's ``shell:`` calls. The round writes to a temporary name next to the
+output, renamed into place only after success: a job orphaned by a killed workflow can never
+resurrect an output Snakemake already deleted. SIGINT, SIGTERM and SIGHUP cancel the
+submitted job before the launcher exits. Remote tracebacks go to stderr (the rule's log).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+from types import FrameType
+
+import submitit
+
+from pipeline.config import ConfigError, load_config, run_spec
+from pipeline.launch.executors import Resources, make_executor
+from pipeline.launch.jobs import RoundJob
+from pipeline.store.paths import checkpoint_dir
+
+log = logging.getLogger("pipeline.launch")
+
+
+class Cancelled(Exception):
+    """The launcher received a termination signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"received {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+def _raise_cancelled(signum: int, frame: FrameType | None) -> None:
+    raise Cancelled(signum)
+
+
+def _temporary(out: Path) -> Path:
+    return out.with_name(f".{out.name}.launch-{uuid.uuid4().hex[:8]}")
+
+
+def launch_round(
+    config_path: Path,
+    *,
+    run_hash: str,
+    arch: str,
+    dataset: str,
+    method: str,
+    trial: int,
+    round_index: int,
+    out: Path,
+    previous: Path | None,
+    backend: str | None = None,
+    resources: Resources | None = None,
+    poll_s: float | None = None,
+) -> Path:
+    """Run the round through ``backend`` (default: the config's) and move its file to ``out``."""
+    config = load_config(config_path)
+    spec = run_spec(config, arch, dataset, trial)
+    if spec.run_hash != run_hash:
+        raise ConfigError(
+            f"the configuration hashes this run to {spec.run_hash}, but its output path says {run_hash}: "
+            "the path is stale; let the workflow recompute its targets"
+        )
+    backend = backend or config.launcher.backend
+    resources = resources or Resources()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _temporary(out)
+    job = RoundJob(
+        config_path=str(Path(config_path).resolve()),
+        arch=arch,
+        dataset=dataset,
+        method=method,
+        trial=trial,
+        round_index=round_index,
+        out=str(temporary.resolve()),
+        previous=str(previous.resolve()) if previous else None,
+        checkpoint=str(checkpoint_dir(out).resolve()),
+    )
+    handlers = {s: signal.signal(s, _raise_cancelled) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    submitted: submitit.Job | None = None
+    try:
+        if backend == "inline":
+            job()
+        else:
+            folder = Path(config.launcher.log_dir) / "%j"
+            submitted = make_executor(backend, folder, resources).submit(job)
+            log.info("submitted %s job %s (logs: %s)", backend, submitted.job_id, submitted.paths.folder)
+            interval = poll_s if poll_s is not None else config.launcher.poll_s
+            while not submitted.done():
+                time.sleep(interval)
+            try:
+                submitted.result()
+            except submitit.core.utils.FailedJobError as err:
+                raise RuntimeError(f"job {submitted.job_id} failed:\n{err}") from None
+            except submitit.core.utils.UncompletedJobError as err:
+                raise RuntimeError(f"job {submitted.job_id} did not complete:\n{err}") from None
+        os.replace(temporary, out)
+        return out
+    except Cancelled as cancelled:
+        if submitted is not None:
+            log.warning("%s: cancelling job %s", cancelled, submitted.job_id)
+            submitted.cancel(check=False)
+        raise
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+        temporary.unlink(missing_ok=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.launch",
+        description="Run one pruning round through an explicit backend (inline, local, slurm) and wait for it.",
+    )
+    sub = parser.add_subparsers(dest="verb", required=True)
+    rnd = sub.add_parser("round", help="launch one round")
+    rnd.add_argument("--config", type=Path, required=True, help="resolved pipeline configuration (YAML)")
+    rnd.add_argument("--run-hash", required=True, help="the run hash the output path was built with")
+    rnd.add_argument("--arch", required=True)
+    rnd.add_argument("--dataset", required=True)
+    rnd.add_argument("--method", required=True, choices=("imp", "timp"))
+    rnd.add_argument("--trial", type=int, required=True)
+    rnd.add_argument("--round", type=int, required=True, dest="round_index")
+    rnd.add_argument("--out", type=Path, required=True)
+    rnd.add_argument("--previous", type=Path)
+    rnd.add_argument("--backend", choices=("inline", "local", "slurm"), help="default: the config's launcher.backend")
+    group = rnd.add_argument_group("resources (from the rule's resources)")
+    for name in ("gpus", "cpus", "mem-mb", "time-min", "max-requeues"):
+        group.add_argument(f"--{name}", type=int)
+    for name in ("partition", "account", "qos"):
+        group.add_argument(f"--{name}", default="")
+    group.add_argument("--gpu-request", choices=("gres", "gpus"))
+    rnd.add_argument("--poll-s", type=float, help="seconds between job polls (default: the config's)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    defaults = load_config(args.config).launcher
+    resources = Resources(
+        gpus=args.gpus if args.gpus is not None else defaults.gpus,
+        cpus=args.cpus if args.cpus is not None else defaults.cpus,
+        mem_mb=args.mem_mb if args.mem_mb is not None else int(defaults.mem_gb * 1024),
+        time_min=args.time_min if args.time_min is not None else defaults.time_min,
+        partition=args.partition or defaults.partition,
+        account=args.account or defaults.account,
+        qos=args.qos or defaults.qos,
+        gpu_request=args.gpu_request or defaults.gpu_request,
+        max_requeues=args.max_requeues if args.max_requeues is not None else defaults.max_requeues,
+        job_name=f"{args.arch}-{args.dataset}-t{args.trial}-{args.method}-r{args.round_index}",
+    )
+    try:
+        launch_round(
+            args.config,
+            run_hash=args.run_hash,
+            arch=args.arch,
+            dataset=args.dataset,
+            method=args.method,
+            trial=args.trial,
+            round_index=args.round_index,
+            out=args.out,
+            previous=args.previous,
+            backend=args.backend,
+            resources=resources,
+            poll_s=args.poll_s,
+        )
+    except Cancelled as cancelled:
+        print(f"pipeline.launch: {cancelled}; the job was cancelled and no output was written", file=sys.stderr)
+        return 128 + cancelled.signum
+    except (ValueError, OSError, RuntimeError) as err:
+        print(f"pipeline.launch: error: {err}", file=sys.stderr)
+        return 1
+    return 0
