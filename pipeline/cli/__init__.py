@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pipeline.cli import run, topology
+from pipeline.cli import configuration, report, run, topology
 
-_VERBS = (topology, run)
+_VERBS = (topology, run, report, configuration)
 
 
 class UsageError(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 
+import numpy as np
 import pandas as pd
 
 from pipeline.topology.conventions import ConvGraph
@@ -71,3 +72,135 @@ def persistence_frame(results: Sequence[LayerPersistence]) -> pd.DataFrame:
     frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
     integers = ["vertices", "weights", "mst_edges", "components"]
     return frame.astype({**dict.fromkeys(integers, "Int64"), "degenerate": "boolean"})
+
+
+# --- aggregates over stored runs ----------------------------------------------------------
+
+
+def _mean_sd(frame: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
+    """Mean and sample sd over trials of ``values`` per ``keys`` (``trials``: how many)."""
+    grouped = frame.groupby(keys, sort=True, dropna=False)
+    out = grouped[values].agg(["mean", "std"])
+    out.columns = [f"{v}_{stat}" if stat == "std" else v for v, stat in out.columns]
+    out = out.rename(columns={f"{v}_std": f"{v}_sd" for v in values})
+    out["trials"] = grouped.size()
+    return out.reset_index()
+
+
+def accuracy_table(rounds: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy and NP retained against compression, per pair, method and round."""
+    from pipeline.report.collect import with_retention
+
+    frame = with_retention(rounds)
+    keys = ["arch", "dataset", "method", "round"]
+    table = _mean_sd(frame, keys, ["compression", "test_acc", "np_retained", "eta_tau"])
+    capped = frame.groupby(keys)["capped"].any().reset_index(drop=True)
+    return table.assign(capped=capped.to_numpy()).drop(columns=["compression_sd", "eta_tau_sd"])
+
+
+def overlap_table(layers: pd.DataFrame) -> pd.DataFrame:
+    """Top-α vs MaxST overlap per layer and round, with the Theorem 3.3 bound and chance.
+
+    Bound and chance are defined for dense (linear, recurrent) layers; for conv layers the
+    overlap is at the level of kernel parameters and those columns stay empty. ``chance_*`` are
+    log10 P(overlap >= the measured mean) for two random α-subsets.
+    """
+    from pipeline.topology.overlap import chance_level, lower_bound
+
+    keys = ["arch", "dataset", "method", "round", "position", "layer", "kind", "m", "n"]
+    table = _mean_sd(layers, keys, ["layer_density", "alpha", "overlap"]).drop(columns=["layer_density_sd", "alpha_sd"])
+    bounds, binomial, hyper = [], [], []
+    for row in table.itertuples():
+        dense = row.kind != "conv" and row.layer_density * row.m * row.n >= row.m + row.n - 1
+        if dense:
+            density = min(1.0, row.layer_density)
+            bounds.append(lower_bound(row.m, row.n, density))
+            level = chance_level(row.m, row.n, min(1.0, row.overlap), density)
+            binomial.append(level.log10_binomial_at_least)
+            hyper.append(level.log10_hypergeometric_at_least)
+        else:
+            bounds.append(float("nan"))
+            binomial.append(float("nan"))
+            hyper.append(float("nan"))
+    return table.assign(bound=bounds, chance_log10_binomial=binomial, chance_log10_hypergeometric=hyper)
+
+
+def np_round_table(layers: pd.DataFrame) -> pd.DataFrame:
+    """Neural persistence (raw and normalised) per layer and round, mean ± sd over trials."""
+    keys = ["arch", "dataset", "method", "round", "position", "layer"]
+    return _mean_sd(layers, keys, ["np", "normalized_np", "eta_tau"]).drop(columns=["eta_tau_sd"])
+
+
+def np_epoch_table(epochs: pd.DataFrame) -> pd.DataFrame:
+    """Neural persistence per epoch of every round (layers and their total), mean ± sd."""
+    if epochs.empty:
+        return epochs
+    keys = ["arch", "dataset", "method", "round", "epoch", "position", "layer"]
+    return _mean_sd(epochs, keys, ["np", "normalized_np"])
+
+
+def eta_comparison(arch: str, dataset: str, dense_weights: list[dict[str, np.ndarray]] | None = None) -> pd.DataFrame:
+    """η_τ per layer in the paper's and the exact convention side by side, with aggregates.
+
+    Exact conv layers also report the kernel parameters their spanning tree uses, counted on
+    the trained dense weights when given (mean over trials), else on seeded initial weights.
+    The ``published`` column holds the paper's value where SPEC §3 quotes it.
+    """
+    import torch
+
+    from pipeline.data.registry import get_dataset_info
+    from pipeline.models import build_model, example_input, graphs_of, prunable_weights
+    from pipeline.report.published import published_eta
+
+    info = get_dataset_info(dataset)
+    torch.manual_seed(0)
+    model = build_model(arch, dataset)
+    weights = prunable_weights(model, example_input(info.input_shape))
+    state = model.state_dict()
+    samples = dense_weights or [{w.name: state[w.name].numpy() for w in weights}]
+    layer_sets = [[g for w in weights for g in graphs_of(w, sample[w.name])] for sample in samples]
+    paper = {r.layer: r for r in eta_counts(layer_sets[0], "paper")}
+    exact_runs = [{r.layer: r for r in eta_counts(layers, "exact")} for layers in layer_sets]
+    rows = []
+    for position, layer in enumerate(layer_sets[0], start=1):
+        exact = exact_runs[0][layer.name]
+        p = paper.get(layer.name)
+        mst_params = [run[layer.name].mst_params for run in exact_runs if run[layer.name].mst_params is not None]
+        rows.append(
+            {
+                "layer": layer.name,
+                "kind": layer.kind,
+                "paper_m": p.m if p else None,
+                "paper_n": p.n if p else None,
+                "paper_eta_tau": p.eta_tau if p else None,
+                "exact_m": exact.m,
+                "exact_n": exact.n,
+                "exact_eta_tau": exact.eta_tau,
+                "params": exact.params,
+                "mst_params": float(np.mean(mst_params)) if mst_params else None,
+                "exact_eta_tau_params": exact.params / float(np.mean(mst_params)) if mst_params else None,
+                "published": published_eta(arch, info.family, f"layer {position}") if p else None,
+            }
+        )
+    paper_agg = {r.layer: r for r in aggregate(list(paper.values()))}
+    exact_agg = {r.layer: r for r in aggregate(list(exact_runs[0].values()))}
+    conv_rows = [r for r in rows if r["kind"] == "conv" and r["mst_params"]]
+    for name, row in exact_agg.items():
+        p = paper_agg.get(name)
+        params = sum(r["params"] for r in conv_rows) if name == "conv" and conv_rows else None
+        mst_params = sum(r["mst_params"] for r in conv_rows) if params else None
+        rows.append(
+            {
+                "layer": name,
+                "kind": "aggregate",
+                "paper_eta_tau": p.eta_tau if p and p.mst_edges else None,
+                "exact_eta_tau": row.eta_tau,
+                "params": params,
+                "mst_params": mst_params,
+                "exact_eta_tau_params": params / mst_params if params else None,
+                "published": published_eta(arch, info.family, name),
+            }
+        )
+    integers = ["paper_m", "paper_n", "exact_m", "exact_n", "params"]
+    frame = pd.DataFrame(rows).astype(dict.fromkeys(integers, "Int64") | {"published": "Float64"})
+    return frame.assign(arch=arch, dataset=dataset)

@@ -1,0 +1,85 @@
+"""Verbs that aggregate stored runs: ``tables`` and ``figures``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.report.formats import render
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    tables = subparsers.add_parser(
+        "tables",
+        help="η_τ, overlap, NP and accuracy-vs-compression tables (CSV + Markdown) from round files",
+        description=(
+            "Aggregate round files into tables, mean ± sd over trials: accuracy (accuracy and NP retained vs "
+            "compression), overlap (top-α vs MaxST per layer with the bound and chance), np_rounds, np_epochs, and "
+            "eta_tau (both conventions per pair, parameter-level η_τ on the trained dense weights)."
+        ),
+    )
+    tables.add_argument("files", type=Path, nargs="+", help="round files (.h5)")
+    tables.add_argument("--out-dir", type=Path, required=True)
+    tables.set_defaults(func=run_tables)
+
+    figures = subparsers.add_parser(
+        "figures",
+        help="the figures of one architecture/data-set pair (PNG) from its round files",
+        description="Writes " + ", ".join(f"{name}.png" for name in _figure_names()) + " into --out-dir.",
+    )
+    figures.add_argument("files", type=Path, nargs="+", help="the pair's round files (.h5)")
+    figures.add_argument("--out-dir", type=Path, required=True)
+    figures.set_defaults(func=run_figures)
+
+
+def _figure_names() -> tuple[str, ...]:
+    from pipeline.report import FIGURES
+
+    return FIGURES
+
+
+def _write(frame, out_dir: Path, name: str) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.csv").write_text(render(frame, "csv"))
+    (out_dir / f"{name}.md").write_text(render(frame, "markdown"))
+
+
+def run_tables(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from pipeline.report.collect import collect
+    from pipeline.report.tables import accuracy_table, eta_comparison, np_epoch_table, np_round_table, overlap_table
+    from pipeline.store import read_round
+
+    data = collect(args.files)
+    _write(accuracy_table(data.rounds), args.out_dir, "accuracy")
+    _write(overlap_table(data.layers), args.out_dir, "overlap")
+    _write(np_round_table(data.layers), args.out_dir, "np_rounds")
+    _write(np_epoch_table(data.epochs), args.out_dir, "np_epochs")
+    eta = []
+    for (arch, dataset), rows in data.rounds[data.rounds["round"] == 0].groupby(["arch", "dataset"]):
+        dense = [read_round(f, diagrams=False, metrics=False).weights for f in rows["file"].unique()]
+        eta.append(eta_comparison(arch, dataset, dense))
+    _write(pd.concat(eta, ignore_index=True), args.out_dir, "eta_tau")
+
+
+def run_figures(args: argparse.Namespace) -> None:
+    from pipeline.report import figures as fig
+    from pipeline.report.collect import collect
+    from pipeline.report.tables import accuracy_table, overlap_table
+
+    data = collect(args.files)
+    pairs = data.rounds[["arch", "dataset"]].drop_duplicates()
+    if len(pairs) != 1:
+        raise ValueError(f"figures take the files of one pair; got {len(pairs)} pairs")
+    title = f"{pairs.iloc[0]['arch']} on {pairs.iloc[0]['dataset']}"
+    dense_files = sorted(data.rounds.loc[data.rounds["round"] == 0, "file"].unique())
+    accuracy = accuracy_table(data.rounds)
+    eta = data.rounds.loc[data.rounds["round"] == 0, "eta_tau_weights"].mean()
+    out = args.out_dir
+    fig.np_epochs_figure(data.epochs, title, out / "np_epochs.png")
+    fig.diagram_figure(dense_files[0], title, out / "diagram.png")
+    fig.overlap_figure(overlap_table(data.layers), title, out / "overlap.png")
+    fig.weights_figure(dense_files, title, out / "weights.png")
+    fig.accuracy_figure(accuracy, eta, title, out / "accuracy.png")
+    fig.retention_figure(accuracy, title, out / "np_retention.png")

@@ -1,0 +1,94 @@
+"""Round files -> tidy data frames, the one input of every table and figure.
+
+Only attributes, diagram summaries and metrics are read (not the weights), so collecting a
+large grid stays cheap. Round 0 is shared by both methods: ``rounds`` lists it once per
+method, so every method's curve starts from the dense network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.store.runfile import attrs_dict, datasets_dict, open_checked
+
+RUN_KEYS = ["arch", "dataset", "run_hash", "trial"]
+
+
+@dataclass
+class Collection:
+    rounds: pd.DataFrame  # one row per (round file, method); eta_tau_weights: η_τ in weights (conv: params)
+    layers: pd.DataFrame  # one row per (round file, method, layer graph)
+    epochs: pd.DataFrame  # one row per (round file, method, epoch, layer graph or "total")
+
+
+def _methods(attrs: dict, methods: Sequence[str]) -> list[str]:
+    return list(methods) if attrs["method"] == "dense" else [attrs["method"]]
+
+
+def collect(paths: Iterable[str | Path], methods: Sequence[str] = ("imp", "timp")) -> Collection:
+    rounds, layers, epochs = [], [], []
+    for path in paths:
+        with open_checked(path) as f:
+            attrs = attrs_dict(f.attrs)
+            graphs = {name: attrs_dict(g.attrs) for name, g in f["diagrams"].items()}
+            layer_attrs = {name: attrs_dict(g.attrs) for name, g in f["layers"].items()}
+            metrics = datasets_dict(f["metrics"])
+        base = {key: attrs[key] for key in RUN_KEYS} | {"round": attrs["round"], "file": str(path)}
+        bounds = {name: g["np"] / g["normalized_np"] if g["normalized_np"] else np.nan for name, g in graphs.items()}
+        kept_by_tree = sum(g["mst_params"] if g.get("mst_params") else g["mst_edges"] for g in graphs.values())
+        present = sum(g["params"] if g.get("params") else g["weights"] for g in graphs.values())
+        for method in _methods(attrs, methods):
+            row = base | {"method": method}
+            rounds.append(
+                row
+                | {
+                    key: attrs[key]
+                    for key in ("density", "compression", "test_acc", "train_acc", "total_np", "eta_tau", "capped")
+                }
+                | {"eta_tau_weights": present / max(kept_by_tree, 1)}
+            )
+            for position, (name, g) in enumerate(graphs.items()):
+                weight = layer_attrs[g["layer"]]
+                layers.append(
+                    row
+                    | {
+                        "position": position,
+                        "layer": name,
+                        "kind": g["kind"],
+                        "m": g["m"],
+                        "n": g["n"],
+                        "layer_density": weight["density"],
+                        "weights": g["weights"],
+                        "mst_edges": g["mst_edges"],
+                        "eta_tau": g["eta_tau"],
+                        "np": g["np"],
+                        "normalized_np": g["normalized_np"],
+                        "alpha": g["alpha"],
+                        "overlap": g["overlap_fraction"],
+                        "n_components": g["n_components"],
+                    }
+                )
+            for i, epoch in enumerate(metrics.get("epoch", [])):
+                per_layer = {name: metrics[f"np/{name}"][i] for name in graphs if f"np/{name}" in metrics}
+                common = row | {"epoch": int(epoch), "test_acc": float(metrics["test_acc"][i])}
+                for position, (name, value) in enumerate(per_layer.items()):
+                    normalized = float(value) / bounds.get(name, np.nan)
+                    epochs.append(
+                        common | {"position": position, "layer": name, "np": float(value), "normalized_np": normalized}
+                    )
+                if per_layer:
+                    total = float(np.sum(list(per_layer.values())))
+                    epochs.append(common | {"position": len(per_layer), "layer": "total", "np": total})
+    return Collection(pd.DataFrame(rounds), pd.DataFrame(layers), pd.DataFrame(epochs))
+
+
+def with_retention(rounds: pd.DataFrame) -> pd.DataFrame:
+    """Add ``np_retained``: total NP over the same trial's dense total NP."""
+    dense = rounds[rounds["round"] == 0].set_index([*RUN_KEYS, "method"])["total_np"]
+    keys = pd.MultiIndex.from_frame(rounds[[*RUN_KEYS, "method"]])
+    return rounds.assign(np_retained=rounds["total_np"].to_numpy() / dense.reindex(keys).to_numpy())
