@@ -489,5 +489,39 @@ def json_schema(cls: type = Config) -> dict[str, Any]:
         "additionalProperties": False,
     }
     if cls is Config:
-        out = {"$schema": "http://json-schema.org/draft-07/schema#", **out}
+        out = {"$schema": "https://json-schema.org/draft/2020-12/schema", **out}
     return out
+
+
+def markdown_reference(cls: type = Config, prefix: str = "") -> str:
+    """The configuration reference (config/README.md), generated from the fields."""
+    hints = typing.get_type_hints(cls)
+    lines: list[str] = []
+    rows: list[str] = []
+    nested: list[tuple[str, type]] = []
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}{f.name}"
+        schema = _schema_of(hints[f.name], f.metadata)
+        if dataclasses.is_dataclass(hints[f.name]):
+            nested.append((key, hints[f.name]))
+            continue
+        allowed = (
+            schema.get("enum") or schema.get("items", {}).get("enum") or schema.get("propertyNames", {}).get("enum")
+        )
+        limits = [
+            f"{sign} {schema[name]}"
+            for name, sign in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"), ("exclusiveMaximum", "<"))
+            if name in schema
+        ]
+        if "pattern" in schema:
+            limits.append(f"matches `{schema['pattern']}`")
+        constraint = ", ".join(f"`{a}`" for a in allowed) if allowed else ", ".join(limits)
+        default = json.dumps(to_dict(_default_of(f)))
+        rows.append(f"| `{key}` | {schema.get('type', 'enum')} | `{default}` | {constraint} | {f.metadata['help']} |")
+    if rows:
+        title = prefix.rstrip(".") or "top level"
+        lines += [f"### `{title}`", "", (cls.__doc__ or "").strip().splitlines()[0], ""]
+        lines += ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|", *rows, ""]
+    for key, nested_cls in nested:
+        lines.append(markdown_reference(nested_cls, f"{key}."))
+    return "\n".join(lines)
