@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 # The torch/torchvision pair that installs on x86_64 here; override on other machines.
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
+CORES ?= 2
+# Jobs run `python -m pipeline...`: the venv's interpreter must come first on PATH.
+SNAKEMAKE := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake
 
 .PHONY: setup run test lint bench
 
@@ -18,20 +21,14 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The main job: the default grid (config/config.yaml) on the shipped data, then the HTML report.
 run: $(STAMP)
-	mkdir -p results/eta
-	for pair in fcn:mnist conv:mnist vgg11:cifar10 vgg11:cifar100 resnet20:cifar10 resnet20:cifar100 \
-	            vgg11:tiny-imagenet resnet18:tiny-imagenet; do \
-	  arch=$${pair%%:*}; ds=$${pair#*:}; \
-	  for conv in paper exact; do \
-	    $(PY) -m pipeline eta --arch $$arch --dataset $$ds --convention $$conv --format csv \
-	      > results/eta/$$arch-$$ds-$$conv.csv || exit 1; \
-	  done; \
-	  echo "results/eta/$$arch-$$ds-{paper,exact}.csv"; \
-	done
+	$(SNAKEMAKE) --cores $(CORES)
+	$(SNAKEMAKE) --report results/report.html
+	@echo "tables: results/tables/  figures: results/figures/  report: results/report.html"
 
 test: $(STAMP)
-	$(PY) -m pytest
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,22 @@
+# IMP through zeroth-order topology: architecture x data set x method x trial x round.
+# A table of contents; every stage lives in workflow/rules/, every computation in pipeline/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/rounds.smk"
+include: "workflow/rules/aggregate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

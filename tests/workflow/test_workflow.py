@@ -1,0 +1,129 @@
+import os
+import re
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.cli.configuration import schema_text
+from pipeline.config import markdown_reference
+from pipeline.store import read_round
+from tests.workflow.conftest import ROOT, SNAKEMAKE, TINY, snakemake, snakemake_env, write_config
+
+
+def job_counts(output: str) -> dict[str, int]:
+    table = output.split("Job stats:")[1].split("Reasons:")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            {"training": {"optimizer": "rmsprop"}},
+            "'training.optimizer' = 'rmsprop': allowed values are ['sgd', 'adam']",
+        ),
+        ({"grid": {"pairs": ["resnet18/cifar10"]}}, "'grid.pairs[0]' = 'resnet18/cifar10': allowed values are"),
+        (
+            {"pruning": {"scope": "everywhere"}},
+            "'pruning.scope' = 'everywhere': allowed values are ['local', 'global']",
+        ),
+        ({"grid": {"trials": "two"}}, "'grid.trials' = 'two': expected an integer"),
+        ({"launcher": {"gpu": 1}}, "'launcher.gpu': unknown key; allowed keys are"),
+    ],
+)
+def test_bad_config_fails_before_any_job_naming_the_key(workdir, override, message):
+    bad = write_config(workdir, override, "bad.yaml")
+    result = snakemake(workdir, "-n", "--configfile", "config/config.yaml", bad.name)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (workdir / "results").exists()
+
+
+def test_dag_of_a_small_grid(workdir):
+    write_config(workdir, {"grid": {"pairs": ["fcn/mnist-5k", "conv/mnist-5k"], "trials": 2, "rounds": 3}}, "g.yaml")
+    result = snakemake(workdir, "-n", "--configfile", "config/config.yaml", "g.yaml", check=True)
+    counts = job_counts(result.stdout)
+    assert counts == {"dense_round": 4, "prune_round": 24, "figures": 2, "tables": 1, "all": 1, "total": 32}
+
+
+def test_paper_grid_dry_run_lists_every_round(tmp_path):
+    write_config(tmp_path, {})
+    start = time.perf_counter()
+    result = snakemake(tmp_path, "-n", "--quiet", "rules", "--configfile", str(ROOT / "config/paper.yaml"), check=True)
+    seconds = time.perf_counter() - start
+    counts = job_counts(result.stdout)
+    assert counts["dense_round"] == 8 * 3 and counts["prune_round"] == 8 * 3 * 2 * 20 and counts["figures"] == 8
+    print(f"paper grid dry run: {counts['total']} jobs in {seconds:.1f} s")
+
+
+def test_lint_and_format_are_clean():
+    lint = subprocess.run(
+        [SNAKEMAKE, "--lint"], cwd=ROOT, capture_output=True, text=True, env=snakemake_env(), timeout=120
+    )
+    assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout + lint.stderr
+    snakefmt = str(ROOT / ".venv/bin/snakefmt") if (ROOT / ".venv/bin/snakefmt").exists() else "snakefmt"
+    fmt = subprocess.run(
+        [snakefmt, "--check", "Snakefile", "workflow"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_generated_schema_and_reference_are_current():
+    assert (ROOT / "workflow/schemas/config.schema.yaml").read_text() == schema_text()
+    assert markdown_reference() in (ROOT / "config/README.md").read_text()
+
+
+@pytest.mark.slow
+def test_tiny_run_end_to_end_with_report(workdir):
+    snakemake(workdir, "--cores", "2", check=True, timeout=900)
+    runs = sorted((workdir / "results/runs").rglob("*.h5"))
+    assert len(runs) == 1 + 2 * 2
+    for path in runs:
+        data = read_round(path)
+        assert data.attrs["complete"] and data.attrs["epochs"] == 1
+    accuracy = pd.read_csv(workdir / "results/tables/accuracy.csv")
+    assert sorted(accuracy["round"].unique()) == [0, 1, 2]
+    assert set(accuracy["method"]) == {"imp", "timp"}
+    assert np.allclose(accuracy.sort_values("round")["compression"].unique(), [1.0, 1.25, 1.5625], atol=1e-3)
+    overlap = pd.read_csv(workdir / "results/tables/overlap.csv")
+    assert overlap["overlap"].between(0, 1).all() and overlap["bound"].notna().all()
+    eta = pd.read_csv(workdir / "results/tables/eta_tau.csv")
+    assert eta.loc[eta["layer"] == "final", "paper_eta_tau"].round(5).tolist() == [66.77852]
+    for png in (workdir / "results/figures/fcn/mnist-5k").glob("*.png"):
+        assert png.read_bytes()[:4] == b"\x89PNG"
+    assert len(list((workdir / "results/figures/fcn/mnist-5k").glob("*.png"))) == 6
+    report = snakemake(workdir, "--report", "results/report.html", check=True, timeout=300)
+    assert report.returncode == 0 and (workdir / "results/report.html").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_interrupted_workflow_leaves_no_corrupt_output_and_reruns(workdir):
+    write_config(workdir, {**TINY, "training": {**TINY["training"], "epochs": 40, "track_np": False}})
+    command = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--cores", "1"]
+    proc = subprocess.Popen(
+        command,
+        cwd=workdir,
+        env=snakemake_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while not list((workdir / "results/runs").rglob("state.pt")):
+        assert proc.poll() is None and time.monotonic() < deadline, "no round reached its first checkpoint"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=120)
+    for path in (workdir / "results/runs").rglob("*.h5"):
+        read_round(path)  # every file at a final name is complete
+    assert not list((workdir / "results/runs").rglob("round0.h5"))
+
+    snakemake(workdir, "--cores", "2", "--rerun-incomplete", check=True, timeout=900)
+    runs = sorted((workdir / "results/runs").rglob("*.h5"))
+    assert len(runs) == 5 and all(read_round(p).attrs["complete"] for p in runs)
+    assert read_round(next(p for p in runs if p.name == "round0.h5")).attrs["resumed_from_epoch"] > 0
+    assert not list((workdir / "results/runs").rglob(".*launch-*"))
