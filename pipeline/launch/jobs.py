@@ -26,7 +26,7 @@ class RoundJob(submitit.helpers.Checkpointable):
     round_index: int
     out: str
     previous: str | None
-    checkpoint: str
+    checkpoint_dir: str  # not `checkpoint`: that name is submitit's requeue hook
 
     def __call__(self) -> str:
         import logging
@@ -45,7 +45,7 @@ class RoundJob(submitit.helpers.Checkpointable):
                 round_index=self.round_index,
                 out=self.out,
                 previous=self.previous,
-                checkpoint=self.checkpoint,
+                checkpoint=self.checkpoint_dir,
                 progress=False,
             )
         )

@@ -44,6 +44,23 @@ def _temporary(out: Path) -> Path:
     return out.with_name(f".{out.name}.launch-{uuid.uuid4().hex[:8]}")
 
 
+SCHEDULER_CHECK_S = 30.0
+"""How often the scheduler itself (sacct) is asked; in between only the result file is checked."""
+
+
+def _wait(job: submitit.Job, interval: float) -> None:
+    """Block until the job is done: its result file appears, or the scheduler says it ended
+    (cancelled, out of memory, node failure: jobs that never write a result)."""
+    last_check = time.monotonic()
+    while True:
+        force = time.monotonic() - last_check >= SCHEDULER_CHECK_S
+        if job.done(force_check=force):
+            return
+        if force:
+            last_check = time.monotonic()
+        time.sleep(interval)
+
+
 def launch_round(
     config_path: Path,
     *,
@@ -80,7 +97,7 @@ def launch_round(
         round_index=round_index,
         out=str(temporary.resolve()),
         previous=str(previous.resolve()) if previous else None,
-        checkpoint=str(checkpoint_dir(out).resolve()),
+        checkpoint_dir=str(checkpoint_dir(out).resolve()),
     )
     handlers = {s: signal.signal(s, _raise_cancelled) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     submitted: submitit.Job | None = None
@@ -92,8 +109,7 @@ def launch_round(
             submitted = make_executor(backend, folder, resources).submit(job)
             log.info("submitted %s job %s (logs: %s)", backend, submitted.job_id, submitted.paths.folder)
             interval = poll_s if poll_s is not None else config.launcher.poll_s
-            while not submitted.done():
-                time.sleep(interval)
+            _wait(submitted, interval)
             try:
                 submitted.result()
             except submitit.core.utils.FailedJobError as err:
