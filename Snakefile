@@ -5,7 +5,12 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The embedded default, unless config files are given on the command line (a profile's
+# `configfile:` counts): then those files are the whole configuration, exactly as
+# `python -m pipeline check FILE` reads them, and run hashes agree.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -7,6 +7,18 @@ internally inconsistent (SPEC §3), so their column stays empty rather than mism
 
 from __future__ import annotations
 
+PAPER_PAIRS: tuple[tuple[str, str], ...] = (
+    ("fcn", "mnist"),
+    ("conv", "mnist"),
+    ("vgg11", "cifar10"),
+    ("vgg11", "cifar100"),
+    ("resnet20", "cifar10"),
+    ("resnet20", "cifar100"),
+    ("vgg11", "tiny-imagenet"),
+    ("resnet18", "tiny-imagenet"),
+)
+"""The eight architecture x data-set pairs of the paper's η_τ tables (SPEC §6)."""
+
 PUBLISHED_ETA: dict[str, dict[str, float]] = {
     "fcn": {
         "layer 1": 88.78822,

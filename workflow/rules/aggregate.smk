@@ -3,6 +3,7 @@
 
 localrules:
     tables,
+    eta_tau,
     figures,
 
 
@@ -32,6 +33,27 @@ rule tables:
         out_dir=lambda wildcards, output: Path(output[0]).parent,
     shell:
         "python -m pipeline tables --out-dir {params.out_dir} {input} > {log} 2>&1"
+
+
+rule eta_tau:
+    input:
+        dense_round_files(),
+    output:
+        csv=report(
+            f"{RESULTS}/tables/eta_tau.csv",
+            caption="../report/table_eta_tau.rst",
+            category="Tables",
+            labels={"table": "eta_tau"},
+        ),
+        md=f"{RESULTS}/tables/eta_tau.md",
+    log:
+        f"{RESULTS}/logs/eta_tau.log",
+    conda:
+        "../../envs/pipeline.yaml"
+    params:
+        out_dir=lambda wildcards, output: Path(output[0]).parent,
+    shell:
+        "python -m pipeline eta-table --out-dir {params.out_dir} {input} > {log} 2>&1"
 
 
 rule figures:

@@ -16,16 +16,18 @@ except ConfigError as err:
 validate(config, "../schemas/config.schema.yaml")
 
 RESULTS = CFG.results
+PAIRS = [tuple(pair.split("/")) for pair in CFG.grid.pairs]
 HEAVY_THREADS = (
-    max(CFG.recipe(*pair.split("/")).threads for pair in CFG.grid.pairs)
+    max(CFG.recipe(arch, dataset).threads for arch, dataset in PAIRS)
     if CFG.launcher.backend in ("inline", "local")
     else 1
 )
-TABLES = ["accuracy", "overlap", "np_rounds", "np_epochs", "eta_tau"]
+TABLES = ["accuracy", "overlap", "np_rounds", "np_epochs"]
 
 
 RUN_HASH = {
-    pair: run_spec(CFG, *pair.split("/"), 0).run_hash for pair in CFG.grid.pairs
+    f"{arch}/{dataset}": run_spec(CFG, arch, dataset, 0).run_hash
+    for arch, dataset in PAIRS
 }
 
 
@@ -79,8 +81,16 @@ def pair_round_files(arch, dataset):
     return files
 
 
+def dense_round_files():
+    return [
+        round_path(arch, dataset, trial, "dense", 0)
+        for arch, dataset in PAIRS
+        for trial in range(CFG.grid.trials)
+    ]
+
+
 def all_round_files():
-    return [f for pair in CFG.grid.pairs for f in pair_round_files(*pair.split("/"))]
+    return [f for arch, dataset in PAIRS for f in pair_round_files(arch, dataset)]
 
 
 def previous_round(wildcards):
@@ -106,8 +116,10 @@ def figure_files(arch, dataset):
 
 def final_outputs():
     targets = [
-        f"{RESULTS}/tables/{name}.{ext}" for name in TABLES for ext in ("csv", "md")
+        f"{RESULTS}/tables/{name}.{ext}"
+        for name in [*TABLES, "eta_tau"]
+        for ext in ("csv", "md")
     ]
-    for pair in CFG.grid.pairs:
-        targets += figure_files(*pair.split("/"))
+    for arch, dataset in PAIRS:
+        targets += figure_files(arch, dataset)
     return targets
