@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from pipeline.models.blocks import mlp
 from pipeline.models.registry import register_model
 
 
@@ -14,13 +15,7 @@ class FCN(nn.Module):
 
     def __init__(self, in_features: int, hidden: Sequence[int], num_classes: int) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = in_features
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
-            width = h
-        layers.append(nn.Linear(width, num_classes))
-        self.net = nn.Sequential(*layers)
+        self.net = mlp(in_features, hidden, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from pipeline.models.blocks import mlp
 from pipeline.models.registry import register_model
 
 PLANS: dict[str, list[int | str]] = {
@@ -49,12 +50,7 @@ class VGG(nn.Module):
         self.pool = nn.AvgPool2d(2)
         with torch.no_grad():
             width = self.pool(self.features(torch.zeros(1, in_channels, *input_size))).numel()
-        layers: list[nn.Module] = [nn.Flatten()]
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
-            width = h
-        layers.append(nn.Linear(width, num_classes))
-        self.classifier = nn.Sequential(*layers)
+        self.classifier = mlp(width, hidden, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.pool(self.features(x)))
