@@ -1,17 +1,10 @@
-import pickle
-
 import numpy as np
 import pytest
 import torch
 
 from pipeline.data import DeviceData, MissingDataError, load_splits, sources
 from pipeline.data.sources import read_idx, regroup_tiny_imagenet_val
-
-
-def write_idx(path, array: np.ndarray) -> None:
-    """IDX as torchvision expects: magic 0x0000 08 ndim, big-endian dims, bytes."""
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
+from tests.fixtures import write_cifar10, write_idx
 
 
 def test_mnist_5k_is_real_stratified_and_deterministic():
@@ -67,19 +60,6 @@ def test_real_fashion_mnist_from_the_debian_package(tmp_path):
     splits = load_splits("fashion-mnist", tmp_path)
     assert splits.train.images.shape == (60000, 1, 28, 28) and splits.test.images.shape == (10000, 1, 28, 28)
     assert torch.bincount(splits.test.labels).tolist() == [1000] * 10
-
-
-def write_cifar10(root, n_train=10, n_test=4):
-    """torchvision's CIFAR-10 layout: pickled dicts with str keys, as the real (Python 2) files."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for i in range(1, 6):
-        batch = {"data": rng.integers(0, 256, (n_train, 3072), dtype=np.uint8), "labels": [i % 10] * n_train}
-        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch))
-    test = {"data": rng.integers(0, 256, (n_test, 3072), dtype=np.uint8), "labels": list(range(n_test))}
-    (folder / "test_batch").write_bytes(pickle.dumps(test))
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}))
 
 
 def test_cifar10_fixture_in_torchvision_format(tmp_path):
