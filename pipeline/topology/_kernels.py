@@ -52,7 +52,7 @@ def boruvka_step(w: np.ndarray, mask: np.ndarray, has_mask: bool):
     entry (i, j) is the edge of magnitude ``|w[i, j]|``, absent where ``mask`` is False.
     Each vertex's heaviest edge is in the maximum spanning forest (cut property), and all of
     them are found in one contiguous pass. Returns the forest edges found (flat indices,
-    ``i * c + j``), their count, and the union-find parent array.
+    ``i * c + j``), their count, the union-find arrays, and which vertices have any edge.
     """
     r, c = w.shape
     nv = r + c
@@ -75,8 +75,13 @@ def boruvka_step(w: np.ndarray, mask: np.ndarray, has_mask: bool):
 
     parent = np.arange(nv)
     size = np.ones(nv, dtype=np.int64)
+    active = np.zeros(nv, dtype=np.bool_)
     edges = np.empty(max(nv - 1, 0), dtype=np.int64)
     n_edges = 0
+    for i in range(r):
+        active[i] = row_arg[i] >= 0
+    for j in range(c):
+        active[r + j] = col_arg[j] >= 0
     for i in range(r):
         j = row_arg[i]
         if j >= 0 and _union(parent, size, i, r + j):
@@ -87,17 +92,23 @@ def boruvka_step(w: np.ndarray, mask: np.ndarray, has_mask: bool):
         if i >= 0 and _union(parent, size, i, r + j):
             edges[n_edges] = i * c + j
             n_edges += 1
-    return edges, n_edges, parent, size
+    return edges, n_edges, parent, size, active
 
 
 @njit(cache=_CACHE)
-def component_labels(parent: np.ndarray):
-    """Dense labels 0..k-1 of the union-find components, and k."""
+def component_labels(parent: np.ndarray, active: np.ndarray):
+    """Dense labels 0..k-1 of the components of the active vertices (isolated ones: -1), and k.
+
+    A vertex without any present edge stays a singleton forever; leaving it out keeps the
+    contracted graph as small as the part of the layer that can still be joined.
+    """
     nv = parent.shape[0]
-    comp = np.empty(nv, dtype=np.int64)
+    comp = np.full(nv, -1, dtype=np.int64)
     label = np.full(nv, -1, dtype=np.int64)
     k = 0
     for v in range(nv):
+        if not active[v]:
+            continue
         root = _find(parent, v)
         if label[root] < 0:
             label[root] = k

@@ -23,6 +23,8 @@ _HEAVY_EDGES_PER_VERTEX = 8
 _SAMPLE = 1 << 16
 # Up to this many Borůvka components the contraction of step 3 is cheaper than step 2.
 _DIRECT_PRIM_COMPONENTS = 512
+# Above this many components the contracted k x k matrices would cost more than sorting edges.
+_MAX_CONTRACTED_COMPONENTS = 4096
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +83,30 @@ def _heavy_threshold(weight: np.ndarray, mask: np.ndarray | None, fraction: floa
     return float(np.partition(sample, rank)[rank])
 
 
+def _kruskal_above(w, mask, tau, cap, comp, k, parent, size, active, edges, n_edges):
+    """Kruskal over the present inter-component edges of magnitude >= ``tau``.
+
+    By Kruskal's prefix property the accepted edges are exactly the forest's edges above
+    ``tau``. With a ``cap`` the step is skipped when more edges qualify (the caller goes on
+    with the components it has); without one every qualifying edge is taken.
+    Returns the new edge count, component labels and component count.
+    """
+    mask_arg, has_mask = (_NO_MASK, False) if mask is None else (mask, True)
+    r, c = w.shape
+    limit = cap if cap is not None else min(w.size, 1 << 20)
+    while True:
+        values, indices, count = _kernels.collect_heavy_edges(w, mask_arg, has_mask, comp, tau, limit)
+        if count <= limit:
+            break
+        if cap is not None:
+            return n_edges, comp, k
+        limit = count
+    ordered = indices[:count][np.argsort(-values[:count], kind="stable")]
+    n_edges = _kernels.kruskal_bipartite(ordered, c, r, parent, size, edges, n_edges)
+    comp, k = _kernels.component_labels(parent, active)
+    return n_edges, comp, k
+
+
 def dense_forest(weight: np.ndarray, mask: np.ndarray | None = None) -> SpanningForest:
     """Maximum spanning forest of the bipartite graph of a 2-D weight matrix.
 
@@ -90,7 +116,10 @@ def dense_forest(weight: np.ndarray, mask: np.ndarray | None = None) -> Spanning
     2. The heaviest few percent of the remaining inter-component edges (a second pass with a
        threshold taken from a sample) go through Kruskal; by Kruskal's prefix property the
        edges it accepts are exactly the forest's edges above the threshold.
-    3. If components remain, the graph contracted to them is finished by a dense Prim.
+    3. If components remain, the graph contracted to them is finished by a dense Prim in
+       O(k²) — or, when more than a few thousand remain (a heavily pruned layer falls apart),
+       by Kruskal over all remaining inter-component edges, so memory stays O(edges).
+    Vertices without any present edge never join anything and are left out of all steps.
     Two to three passes over the weights in all, whatever the shape.
     """
     w = np.ascontiguousarray(_as_float(weight))
@@ -102,17 +131,15 @@ def dense_forest(weight: np.ndarray, mask: np.ndarray | None = None) -> Spanning
             raise ValueError(f"mask shape {mask.shape} does not match weight shape {w.shape}")
     mask_arg, has_mask = (_NO_MASK, False) if mask is None else (mask, True)
     r, c = w.shape
-    edges, n_edges, parent, size = _kernels.boruvka_step(w, mask_arg, has_mask)
-    comp, k = _kernels.component_labels(parent)
+    edges, n_edges, parent, size, active = _kernels.boruvka_step(w, mask_arg, has_mask)
+    comp, k = _kernels.component_labels(parent, active)
     budget = _HEAVY_EDGES_PER_VERTEX * (r + c)
     if k > _DIRECT_PRIM_COMPONENTS and budget < w.size // 4:
         tau = _heavy_threshold(w, mask, budget / w.size)
-        values, indices, count = _kernels.collect_heavy_edges(w, mask_arg, has_mask, comp, tau, 2 * budget)
-        if count <= 2 * budget:
-            ordered = indices[:count][np.argsort(-values[:count], kind="stable")]
-            n_edges = _kernels.kruskal_bipartite(ordered, c, r, parent, size, edges, n_edges)
-            comp, k = _kernels.component_labels(parent)
-    if k > 1:
+        n_edges, comp, k = _kruskal_above(w, mask, tau, 2 * budget, comp, k, parent, size, active, edges, n_edges)
+    if k > _MAX_CONTRACTED_COMPONENTS:
+        n_edges, comp, k = _kruskal_above(w, mask, 0.0, None, comp, k, parent, size, active, edges, n_edges)
+    elif k > 1:
         n_edges = _kernels.contract_and_prim(w, mask_arg, has_mask, comp, k, edges, n_edges)
     edges = np.sort(edges[:n_edges])
     return SpanningForest(edges, np.abs(w.ravel()[edges]).astype(np.float64), r + c)

@@ -50,6 +50,31 @@ def test_dense_forest_large_layers_take_every_path(shape):
         assert forest.indices.tolist() == sorted(expected)
 
 
+@pytest.mark.parametrize(("shape", "density"), [((10, 25088), 0.008), ((3000, 3000), 0.0004), ((500, 800), 0.003)])
+def test_heavily_pruned_layers_that_fall_apart(shape, density):
+    """Thousands of components and isolated vertices: the Kruskal fallback, exact as ever."""
+    rng = np.random.default_rng(shape[0])
+    weight = rng.standard_normal(shape).astype(np.float32)
+    mask = rng.random(shape) < density
+    forest = dense_forest(weight, mask)
+    expected = kruskal_indices(dense_edges(weight, mask), sum(shape))
+    assert forest.indices.tolist() == sorted(expected)
+    assert forest.n_components > 200
+
+
+def test_thousands_of_components_finish_by_kruskal_not_a_huge_contraction():
+    """A permutation mask plus a few extra edges: more than 4096 components after Borůvka."""
+    n = 6000
+    rng = np.random.default_rng(7)
+    weight = rng.standard_normal((n, n)).astype(np.float32)
+    mask = np.zeros((n, n), dtype=bool)
+    mask[np.arange(n), rng.permutation(n)] = True
+    mask[rng.integers(0, n, 500), rng.integers(0, n, 500)] = True
+    forest = dense_forest(weight, mask)
+    assert forest.indices.tolist() == sorted(kruskal_indices(dense_edges(weight, mask), 2 * n))
+    assert forest.n_components > 4096
+
+
 def test_dense_forest_of_empty_and_fully_masked_layers():
     weight = np.ones((3, 4), dtype=np.float32)
     forest = dense_forest(weight, np.zeros((3, 4), dtype=bool))
