@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.store.runfile import attrs_dict, datasets_dict, open_checked
+from pipeline.store.runfile import attrs_dict, datasets_dict, open_checked, read_attrs
 
 RUN_KEYS = ["arch", "dataset", "run_hash", "trial"]
 
@@ -30,7 +30,12 @@ def _methods(attrs: dict, methods: Sequence[str]) -> list[str]:
     return list(methods) if attrs["method"] == "dense" else [attrs["method"]]
 
 
-def collect(paths: Iterable[str | Path], methods: Sequence[str] = ("imp", "timp")) -> Collection:
+def collect(paths: Iterable[str | Path]) -> Collection:
+    """Read round files; the dense round is listed under every method the files prune with
+    (under ``dense`` if none do)."""
+    paths = list(paths)
+    pruned = {read_attrs(path)["method"] for path in paths} - {"dense"}
+    methods = sorted(pruned) or ["dense"]
     rounds, layers, epochs = [], [], []
     for path in paths:
         with open_checked(path) as f:
