@@ -38,3 +38,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_topology dense
 	$(PY) -m benchmarks.bench_topology conv
 	$(PY) -m benchmarks.bench_training
+	$(PY) -m benchmarks.bench_epochs
