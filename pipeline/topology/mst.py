@@ -174,11 +174,11 @@ def conv_components(shape: tuple[int, ...], geometry: ConvGeometry, mask: np.nda
 def conv_forest(weight: np.ndarray, geometry: ConvGeometry, mask: np.ndarray | None = None) -> ConvForest:
     """Maximum spanning forest of a convolution's exact Toeplitz graph, never materialised.
 
-    Kruskal over the distinct kernel parameters: they are ranked by the total order in
-    chunks of growing size (a partition picks each chunk, only the chunk is sorted), and every
-    parameter's translated copies are united in output-position order. The loop stops once
-    the forest has as many edges as the graph can span, usually after a small fraction of
-    the parameters.
+    Kruskal over the distinct kernel parameters, taken in chunks of growing size — the
+    parameters between two magnitude thresholds read off a sample, each chunk sorted by the
+    total order — and every parameter's translated copies united in output-position order.
+    The loop stops once the forest has as many edges as the graph can span (known in advance
+    from ``conv_components``), usually after a small fraction of the parameters.
     """
     magnitudes = np.abs(_as_float(weight))
     if magnitudes.ndim != 4:
