@@ -20,8 +20,6 @@ from typing import Any, Literal
 
 import yaml
 
-SCHEMA_VERSION = 1
-
 
 class ConfigError(ValueError):
     """An invalid configuration: the message names the key and the allowed values."""

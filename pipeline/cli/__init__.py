@@ -15,10 +15,6 @@ from pipeline.cli import configuration, report, run, topology
 _VERBS = (topology, run, report, configuration)
 
 
-class UsageError(Exception):
-    """A problem with the user's input: printed as one line, exit status 2."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline",
@@ -39,6 +35,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UsageError, ValueError, OSError, NotImplementedError) as err:
+    except (ValueError, OSError, NotImplementedError) as err:
         print(f"{parser.prog} {args.verb}: error: {err}", file=sys.stderr)
         return 2

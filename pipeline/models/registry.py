@@ -38,10 +38,6 @@ class ModelEntry:
     builder: Builder
     family_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    @property
-    def description(self) -> str:
-        return (self.builder.__doc__ or "").strip().splitlines()[0]
-
 
 _REGISTRY: dict[str, ModelEntry] = {}
 
