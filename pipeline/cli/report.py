@@ -68,6 +68,10 @@ def run_tables(args: argparse.Namespace) -> None:
     _write(np_epoch_table(data.epochs), args.out_dir, "np_epochs")
 
 
+def _trials(n: int) -> str:
+    return f"{n} trial" if n == 1 else f"{n} trials"
+
+
 def run_eta_table(args: argparse.Namespace) -> None:
     import pandas as pd
 
@@ -85,7 +89,7 @@ def run_eta_table(args: argparse.Namespace) -> None:
     frames = []
     for arch, dataset in pairs:
         dense = trained.get((arch, dataset))
-        counted_on = f"trained dense weights ({len(dense)} trials)" if dense else "initial weights (seed 0)"
+        counted_on = f"trained dense weights ({_trials(len(dense))})" if dense else "initial weights (seed 0)"
         frames.append(eta_comparison(arch, dataset, dense).assign(params_counted_on=counted_on))
     _write(pd.concat(frames, ignore_index=True), args.out_dir, "eta_tau")
 

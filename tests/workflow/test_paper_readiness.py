@@ -31,5 +31,5 @@ def test_resnet20_and_vgg11_on_a_cifar10_fixture(tmp_path):
         assert (tmp_path / f"results/figures/{arch}/cifar10/accuracy.png").exists()
     eta = pd.read_csv(tmp_path / "results/tables/eta_tau.csv")
     counted = eta[(eta["arch"] == "resnet20") & (eta["dataset"] == "cifar10")]["params_counted_on"].unique()
-    assert counted.tolist() == ["trained dense weights (1 trials)"]
+    assert counted.tolist() == ["trained dense weights (1 trial)"]
     assert len(eta[["arch", "dataset"]].drop_duplicates()) == 8

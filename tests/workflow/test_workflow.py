@@ -47,7 +47,8 @@ def test_dag_of_a_small_grid(workdir):
     write_config(workdir, {"grid": {"pairs": ["fcn/mnist-5k", "conv/mnist-5k"], "trials": 2, "rounds": 3}}, "g.yaml")
     result = snakemake(workdir, "-n", "--configfile", "config/config.yaml", "g.yaml", check=True)
     counts = job_counts(result.stdout)
-    assert counts == {"dense_round": 4, "prune_round": 24, "figures": 2, "tables": 1, "all": 1, "total": 32}
+    expected = {"dense_round": 4, "prune_round": 24, "figures": 2, "tables": 1, "eta_tau": 1, "all": 1}
+    assert counts == expected | {"total": 33}
 
 
 def test_paper_grid_dry_run_lists_every_round(tmp_path):
@@ -92,7 +93,10 @@ def test_tiny_run_end_to_end_with_report(workdir):
     overlap = pd.read_csv(workdir / "results/tables/overlap.csv")
     assert overlap["overlap"].between(0, 1).all() and overlap["bound"].notna().all()
     eta = pd.read_csv(workdir / "results/tables/eta_tau.csv")
-    assert eta.loc[eta["layer"] == "final", "paper_eta_tau"].round(5).tolist() == [66.77852]
+    ours = eta[(eta["arch"] == "fcn") & (eta["dataset"] == "mnist-5k")]
+    assert ours.loc[ours["layer"] == "final", "paper_eta_tau"].round(5).tolist() == [66.77852]
+    assert ours["params_counted_on"].unique().tolist() == ["trained dense weights (1 trial)"]
+    assert len(eta[["arch", "dataset"]].drop_duplicates()) == 9  # the paper's eight pairs and this one
     for png in (workdir / "results/figures/fcn/mnist-5k").glob("*.png"):
         assert png.read_bytes()[:4] == b"\x89PNG"
     assert len(list((workdir / "results/figures/fcn/mnist-5k").glob("*.png"))) == 6
