@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline.config import load_config
 from pipeline.data.registry import DATASETS
 from pipeline.models import list_models
 from pipeline.report.formats import FORMATS, render
@@ -60,22 +58,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_round_verb(args: argparse.Namespace) -> None:
-    from pipeline.rounds import run_round
+    from pipeline.launch.jobs import RoundJob
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    config = load_config(args.config)
-    out = run_round(
-        config,
-        arch=args.arch,
-        dataset=args.dataset,
-        method=args.method,
-        trial=args.trial,
-        round_index=args.round_index,
-        out=args.out,
-        previous=args.previous,
+    job = RoundJob(
+        str(args.config),
+        args.arch,
+        args.dataset,
+        args.method,
+        args.trial,
+        args.round_index,
+        out=str(args.out) if args.out else None,
+        previous=str(args.previous) if args.previous else None,
         progress=args.progress,
     )
-    print(out)
+    print(job())
 
 
 SUMMARY = [

@@ -24,16 +24,18 @@ class RoundJob(submitit.helpers.Checkpointable):
     method: str
     trial: int
     round_index: int
-    out: str
-    previous: str | None
-    checkpoint_dir: str  # not `checkpoint`: that name is submitit's requeue hook
+    out: str | None = None  # None: the workflow's path for this round
+    previous: str | None = None
+    checkpoint_dir: str | None = None  # not `checkpoint`: that name is submitit's requeue hook
+    progress: bool | None = False
 
     def __call__(self) -> str:
         import logging
+        import sys
 
         from pipeline.rounds import run_round
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
         config = load_config(self.config_path)
         return str(
             run_round(
@@ -46,6 +48,6 @@ class RoundJob(submitit.helpers.Checkpointable):
                 out=self.out,
                 previous=self.previous,
                 checkpoint=self.checkpoint_dir,
-                progress=False,
+                progress=self.progress,
             )
         )
