@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.store.runfile import attrs_dict, datasets_dict, open_checked, read_attrs
+from pipeline.store.runfile import attrs_dict, datasets_dict, open_checked
 
 RUN_KEYS = ["arch", "dataset", "run_hash", "trial"]
 
@@ -33,16 +33,21 @@ def _methods(attrs: dict, methods: Sequence[str]) -> list[str]:
 def collect(paths: Iterable[str | Path]) -> Collection:
     """Read round files; the dense round is listed under every method the files prune with
     (under ``dense`` if none do)."""
-    paths = list(paths)
-    pruned = {read_attrs(path)["method"] for path in paths} - {"dense"}
-    methods = sorted(pruned) or ["dense"]
-    rounds, layers, epochs = [], [], []
+    files = []
     for path in paths:
         with open_checked(path) as f:
-            attrs = attrs_dict(f.attrs)
-            graphs = {name: attrs_dict(g.attrs) for name, g in f["diagrams"].items()}
-            layer_attrs = {name: attrs_dict(g.attrs) for name, g in f["layers"].items()}
-            metrics = datasets_dict(f["metrics"])
+            files.append(
+                (
+                    path,
+                    attrs_dict(f.attrs),
+                    {name: attrs_dict(g.attrs) for name, g in f["diagrams"].items()},
+                    {name: attrs_dict(g.attrs) for name, g in f["layers"].items()},
+                    datasets_dict(f["metrics"]),
+                )
+            )
+    methods = sorted({attrs["method"] for _, attrs, *_ in files} - {"dense"}) or ["dense"]
+    rounds, layers, epochs = [], [], []
+    for path, attrs, graphs, layer_attrs, metrics in files:
         base = {key: attrs[key] for key in RUN_KEYS} | {"round": attrs["round"], "file": str(path)}
         bounds = {name: g["np"] / g["normalized_np"] if g["normalized_np"] else np.nan for name, g in graphs.items()}
         kept_by_tree = sum(g["mst_params"] if g.get("mst_params") else g["mst_edges"] for g in graphs.values())
