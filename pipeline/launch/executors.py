@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import submitit
+
+from pipeline.config import LauncherConfig
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,23 @@ class Resources:
     gpu_request: str = "gres"
     max_requeues: int = 3
     job_name: str = "imp-round"
+
+
+def resources_for(launcher: LauncherConfig, job_name: str, **overrides: Any) -> Resources:
+    """The config's launcher settings, overridden by whatever the rule passed (None: unset)."""
+    base = Resources(
+        gpus=launcher.gpus,
+        cpus=launcher.cpus,
+        mem_mb=int(launcher.mem_gb * 1024),
+        time_min=launcher.time_min,
+        partition=launcher.partition,
+        account=launcher.account,
+        qos=launcher.qos,
+        gpu_request=launcher.gpu_request,
+        max_requeues=launcher.max_requeues,
+        job_name=job_name,
+    )
+    return replace(base, **{key: value for key, value in overrides.items() if value not in (None, "")})
 
 
 def make_executor(backend: str, folder: str | Path, resources: Resources) -> submitit.Executor:

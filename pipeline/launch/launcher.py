@@ -17,11 +17,12 @@ import time
 import uuid
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import submitit
 
 from pipeline.config import ConfigError, load_config, run_spec
-from pipeline.launch.executors import Resources, make_executor
+from pipeline.launch.executors import make_executor, resources_for
 from pipeline.launch.jobs import RoundJob
 from pipeline.store.paths import checkpoint_dir
 
@@ -73,10 +74,13 @@ def launch_round(
     out: Path,
     previous: Path | None,
     backend: str | None = None,
-    resources: Resources | None = None,
+    resources: dict[str, Any] | None = None,
     poll_s: float | None = None,
 ) -> Path:
-    """Run the round through ``backend`` (default: the config's) and move its file to ``out``."""
+    """Run the round through ``backend`` (default: the config's) and move its file to ``out``.
+
+    ``resources`` override the config's launcher settings (keys of ``Resources``; None: unset).
+    """
     config = load_config(config_path)
     spec = run_spec(config, arch, dataset, trial)
     if spec.run_hash != run_hash:
@@ -85,7 +89,8 @@ def launch_round(
             "the path is stale; let the workflow recompute its targets"
         )
     backend = backend or config.launcher.backend
-    resources = resources or Resources()
+    job_name = f"{arch}-{dataset}-t{trial}-{method}-r{round_index}"
+    requested = resources_for(config.launcher, job_name, **(resources or {}))
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary(out)
     job = RoundJob(
@@ -106,7 +111,7 @@ def launch_round(
             job()
         else:
             folder = Path(config.launcher.log_dir) / "%j"
-            submitted = make_executor(backend, folder, resources).submit(job)
+            submitted = make_executor(backend, folder, requested).submit(job)
             log.info("submitted %s job %s (logs: %s)", backend, submitted.job_id, submitted.paths.folder)
             interval = poll_s if poll_s is not None else config.launcher.poll_s
             _wait(submitted, interval)
@@ -159,19 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
-    defaults = load_config(args.config).launcher
-    resources = Resources(
-        gpus=args.gpus if args.gpus is not None else defaults.gpus,
-        cpus=args.cpus if args.cpus is not None else defaults.cpus,
-        mem_mb=args.mem_mb if args.mem_mb is not None else int(defaults.mem_gb * 1024),
-        time_min=args.time_min if args.time_min is not None else defaults.time_min,
-        partition=args.partition or defaults.partition,
-        account=args.account or defaults.account,
-        qos=args.qos or defaults.qos,
-        gpu_request=args.gpu_request or defaults.gpu_request,
-        max_requeues=args.max_requeues if args.max_requeues is not None else defaults.max_requeues,
-        job_name=f"{args.arch}-{args.dataset}-t{args.trial}-{args.method}-r{args.round_index}",
-    )
+    names = ("gpus", "cpus", "mem_mb", "time_min", "partition", "account", "qos", "gpu_request", "max_requeues")
+    resources = {name: getattr(args, name) for name in names}
     try:
         launch_round(
             args.config,
