@@ -143,7 +143,8 @@ def run_round(
     model_masks.enforce()
 
     def measure(m: torch.nn.Module) -> dict[str, float]:
-        values = {w.name: m.state_dict()[w.name].detach().to("cpu", torch.float32).numpy() for w in weights}
+        state = m.state_dict()
+        values = {w.name: state[w.name].detach().to("cpu", torch.float32).numpy() for w in weights}
         results = network_persistence(model_graphs(weights, values, masks), convention)
         return {r.layer.name: r.neural_persistence for r in results}
 
