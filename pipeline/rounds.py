@@ -175,11 +175,13 @@ def run_round(
     diagrams: dict[str, DiagramRecord] = {}
     eta_rows = []
     for r in persistence:
-        eta = counted(r.layer, r.forest)
+        eta = counted(r.layer, r.tree)
         eta_rows.append(eta)
-        ov = overlap(r.layer, r.forest)
+        ov = overlap(r.layer, r.tree)
         attrs = {
             "layer": r.layer.name.split("[")[0],
+            "offset": r.layer.offset,
+            "size": r.layer.weight.size,
             "kind": r.layer.kind,
             "m": r.layer.m,
             "n": r.layer.n,

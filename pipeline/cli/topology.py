@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="η_τ = |W| / |MaxST| per layer of an architecture, with Conv/Dense/Final aggregates",
         formatter_class=fmt,
         description=(
-            "Topologically critical compression ratio η_τ (SPEC §3): how far each layer can be\n"
+            "Topologically critical compression ratio η_τ (docs/science.md §3): how far each layer can be\n"
             "compressed while keeping its whole 0-dimensional persistence diagram.\n\n"
             "  paper  conv layers as single-channel Toeplitz graphs at their output resolution\n"
             "         (stride 1, 'same' padding, 1x1 shortcuts left out), as in the paper's tables\n"
@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
         epilog="example: python -m pipeline eta --arch resnet20 --dataset cifar10 --format csv",
     )
-    eta.add_argument("--arch", required=True, choices=list_models(), help="architecture (SPEC §6)")
+    eta.add_argument("--arch", required=True, choices=list_models(), help="architecture (docs/science.md §6)")
     eta.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="fixes input size and classes")
     eta.add_argument("--convention", choices=("paper", "exact"), default="paper", help="conv graph (default: paper)")
     eta.add_argument("--seed", type=int, default=0, help="initialisation seed for parameter counts (default: 0)")
@@ -54,7 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "For a dense layer with m inputs and n outputs (α = m + n - 1 tree edges):\n"
             "  bound        lower bound on E[|TopAlpha ∩ MaxST| / α] (with --density: the corollary)\n"
-            "  per fraction the chance that two random α-subsets share w = floor(fraction·α) edges:\n"
+            "  per fraction the chance that two random α-subsets share w = floor(fraction·α) edges\n"
+            "               (fractions read as the decimals written: 0.29 of 100 is 29; or --shared w):\n"
             "               binomial (the paper's approximation) and hypergeometric (exact),\n"
             "               exactly w and at least w. Values far below 1e-300 are exact in the\n"
             "               log10_* JSON fields; the table shows them as powers of ten."
@@ -64,7 +65,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     bounds.add_argument("--m", type=int, required=True, help="inputs of the layer")
     bounds.add_argument("--n", type=int, required=True, help="outputs of the layer")
     bounds.add_argument("--density", type=float, default=1.0, help="fraction of weights kept (default: 1)")
-    bounds.add_argument("--fraction", type=float, nargs="+", default=list(DEFAULT_FRACTIONS), help="overlap fractions")
+    measured = bounds.add_mutually_exclusive_group()
+    measured.add_argument(
+        "--fraction", type=float, nargs="+", default=list(DEFAULT_FRACTIONS), help="overlap fractions (read exactly)"
+    )
+    measured.add_argument("--shared", type=int, nargs="+", help="overlaps as counts of shared edges instead")
     bounds.add_argument("--format", choices=("table", "json"), default="table")
     bounds.set_defaults(func=run_bounds)
 
@@ -75,7 +80,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Diagrams and neural persistence of every prunable layer of a saved model\n"
             "(a torch state_dict, or a checkpoint dict with a 'model' entry). Exact zeros are\n"
-            "read as pruned weights. Conventions (SPEC §2): --preset paper (default), authors\n"
+            "read as pruned weights. Conventions (docs/science.md §2): --preset paper (default), authors\n"
             "(normaliser sqrt(|V|-2)) or rieck (global w_max, essential class, zero edges);\n"
             "single switches override the preset."
         ),
@@ -90,7 +95,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def add_convention_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("convention (SPEC §2)")
+    group = parser.add_argument_group("convention (docs/science.md §2)")
     group.add_argument("--preset", choices=sorted(PRESETS), default="paper")
     group.add_argument("--w-max", choices=("layer", "global"))
     group.add_argument("--normalizer", choices=("vertices-1", "vertices-2"))
@@ -123,7 +128,10 @@ def _power_of_ten(log10: float) -> str:
 
 def run_bounds(args: argparse.Namespace) -> None:
     bound = lower_bound(args.m, args.n, args.density)
-    levels = [chance_level(args.m, args.n, f, args.density) for f in args.fraction]
+    if args.shared:
+        levels = [chance_level(args.m, args.n, density=args.density, shared=w) for w in args.shared]
+    else:
+        levels = [chance_level(args.m, args.n, f, args.density) for f in args.fraction]
     if args.format == "json":
         payload = {
             "m": args.m,

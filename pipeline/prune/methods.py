@@ -1,4 +1,4 @@
-"""Pruning methods: one pure function per method, registered by name (SPEC §1, §5).
+"""Pruning methods: one pure function per method, registered by name (docs/science.md §1, §5).
 
 A method takes the prunable weights (their values and current masks) and the number of
 weights to keep, and returns new masks. ``imp`` keeps the largest magnitudes; ``timp`` first
@@ -60,7 +60,7 @@ def tree_edges(weight: PrunableWeight, value: np.ndarray, mask: np.ndarray) -> n
         if isinstance(forest, ConvForest):
             parts.append(forest.used_params)
         else:
-            parts.append(getattr(layer, "offset", 0) + np.unique(forest.indices))
+            parts.append(layer.offset + np.unique(forest.indices))
     return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
 

@@ -79,6 +79,7 @@ def collect(paths: Iterable[str | Path]) -> Collection:
                         "np": g["np"],
                         "normalized_np": g["normalized_np"],
                         "alpha": g["alpha"],
+                        "shared": g["overlap_shared"],
                         "overlap": g["overlap_fraction"],
                         "n_components": g["n_components"],
                     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,7 @@ def persistence_frame(results: Sequence[LayerPersistence]) -> pd.DataFrame:
     """Per-layer NP, normalised NP and counted η_τ, then a ``total`` row (sum of NP)."""
     records = []
     for r in results:
-        eta = counted(r.layer, r.forest)
+        eta = counted(r.layer, r.tree)
         records.append(
             {
                 "layer": r.layer.name,
@@ -98,6 +99,13 @@ def accuracy_table(rounds: pd.DataFrame) -> pd.DataFrame:
     return table.assign(capped=capped.to_numpy()).drop(columns=["compression_sd", "eta_tau_sd"])
 
 
+def _exact_mean(group: pd.DataFrame) -> Fraction:
+    """Mean overlap over trials as a rational number: the measured overlaps are counts."""
+    pairs = zip(group["shared"], group["alpha"], strict=True)
+    fractions = [Fraction(int(shared), int(alpha)) if alpha else Fraction(1) for shared, alpha in pairs]
+    return sum(fractions, Fraction(0)) / len(fractions)
+
+
 def overlap_table(layers: pd.DataFrame) -> pd.DataFrame:
     """Top-α vs MaxST overlap per layer and round, with the Theorem 3.3 bound and chance.
 
@@ -109,13 +117,14 @@ def overlap_table(layers: pd.DataFrame) -> pd.DataFrame:
 
     keys = ["arch", "dataset", "method", "round", "position", "layer", "kind", "m", "n"]
     table = _mean_sd(layers, keys, ["layer_density", "alpha", "overlap"]).drop(columns=["layer_density_sd", "alpha_sd"])
+    exact = [_exact_mean(group) for _, group in layers.groupby(keys, sort=True, dropna=False)]
     bounds, binomial, hyper = [], [], []
-    for row in table.itertuples():
+    for row, mean_overlap in zip(table.itertuples(), exact, strict=True):
         dense = row.kind != "conv" and row.layer_density * row.m * row.n >= row.m + row.n - 1
         if dense:
             density = min(1.0, row.layer_density)
             bounds.append(lower_bound(row.m, row.n, density))
-            level = chance_level(row.m, row.n, min(1.0, row.overlap), density)
+            level = chance_level(row.m, row.n, min(Fraction(1), mean_overlap), density)
             binomial.append(level.log10_binomial_at_least)
             hyper.append(level.log10_hypergeometric_at_least)
         else:
@@ -144,7 +153,7 @@ def eta_comparison(arch: str, dataset: str, dense_weights: list[dict[str, np.nda
 
     Exact conv layers also report the kernel parameters their spanning tree uses, counted on
     the trained dense weights when given (mean over trials), else on seeded initial weights.
-    The ``published`` column holds the paper's value where SPEC §3 quotes it.
+    The ``published`` column holds the paper's value where docs/science.md §3 quotes it.
     """
     import torch
 

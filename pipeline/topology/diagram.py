@@ -1,4 +1,4 @@
-"""0-dimensional persistence diagrams and neural persistence (SPEC §2).
+"""0-dimensional persistence diagrams and neural persistence (docs/science.md §2).
 
 The diagram of a layer is ``{(1, w'_e) : e in MaxST}`` with ``w' = |w| / w_max``; neural
 persistence is the p-norm of the points' persistences ``1 - w'``.
@@ -20,9 +20,11 @@ from pipeline.topology.mst import SpanningForest, conv_forest, dense_forest
 class Diagram:
     """A layer's diagram: one point (1, death) per spanning-forest edge, plus essential points.
 
-    ``indices[i]`` is the flat weight index (for a convolution, the kernel parameter) behind
-    point i; ``n_essential`` points (1, 0) are included when the convention asks for them.
-    ``degenerate`` flags a layer whose present weights are all zero (every death is then 0).
+    ``indices[i]`` is the flat index, into the whole parameter tensor, of the weight (for a
+    convolution, the kernel parameter) behind point i — a gate block's offset included.
+    ``n_essential`` points (1, 0) are counted when the convention asks for them.
+    ``degenerate`` flags a layer whose present weights are all zero, whatever ``w_max`` is
+    (every death is then 0).
     """
 
     deaths: np.ndarray
@@ -75,18 +77,18 @@ def diagram(
     """The layer's diagram. ``w_max`` overrides the layer's own (for the global convention)."""
     if forest is None:
         forest = spanning_forest(layer, convention.pruned)
-    scale = layer_w_max(layer) if w_max is None else float(w_max)
-    degenerate = scale == 0.0
-    deaths = np.zeros(forest.n_edges) if degenerate else forest.magnitudes / scale
+    own = layer_w_max(layer)
+    scale = own if w_max is None else float(w_max)
+    deaths = np.zeros(forest.n_edges) if scale == 0.0 else forest.magnitudes / scale
     if np.any(deaths > 1.0 + 1e-12):
         raise ValueError(f"layer {layer.name!r}: w_max {scale} is below the layer's largest weight")
     return Diagram(
         deaths=np.minimum(deaths, 1.0),
-        indices=forest.indices,
+        indices=forest.indices + layer.offset,
         n_vertices=forest.n_vertices,
         n_essential=forest.n_components if convention.essential else 0,
         w_max=scale,
-        degenerate=degenerate,
+        degenerate=own == 0.0,
     )
 
 
@@ -96,7 +98,11 @@ def neural_persistence(d: Diagram, p: float = 2.0) -> float:
 
 
 def normalized_neural_persistence(d: Diagram, convention: Convention = PAPER) -> float:
-    """Neural persistence divided by its upper bound ``(|V| - 1)^(1/p)`` (or ``|V| - 2``)."""
+    """Neural persistence divided by ``(|V| - 1)^(1/p)`` (or ``|V| - 2``).
+
+    At most 1 under the ``paper`` convention; a global ``w_max``, the essential class or the
+    ``|V| - 2`` normaliser can take it above 1 (the bound of each: docs/science.md §2).
+    """
     offset = 1 if convention.normalizer == "vertices-1" else 2
     bound = (d.n_vertices - offset) ** (1.0 / convention.p) if d.n_vertices > offset else 0.0
     value = neural_persistence(d, convention.p)
@@ -109,10 +115,17 @@ def normalized_neural_persistence(d: Diagram, convention: Convention = PAPER) ->
 
 @dataclass(frozen=True, eq=False)
 class LayerPersistence:
-    """One layer's diagram and summaries, as every report consumes them."""
+    """One layer's diagram and summaries, as every report consumes them.
+
+    ``forest`` is the spanning forest of the graph the convention sees (the diagram's edges);
+    ``tree`` is the spanning forest of the present weights, which α, top-α, η_τ and T-IMP
+    count. They differ only under ``pruned: zero``, where ``forest`` adds the zero edges that
+    join the present tree's components (docs/science.md §2).
+    """
 
     layer: Layer
     forest: SpanningForest
+    tree: SpanningForest
     diagram: Diagram
     neural_persistence: float
     normalized: float
@@ -123,7 +136,9 @@ def network_persistence(layers: Sequence[Layer], convention: Convention = PAPER)
     global_max = max((layer_w_max(layer) for layer in layers), default=0.0)
     results = []
     for layer in layers:
-        forest = spanning_forest(layer, convention.pruned)
+        tree = spanning_forest(layer, "absent")
+        zero_edges = convention.pruned == "zero" and layer.mask is not None and not layer.mask.all()
+        forest = spanning_forest(layer, "zero") if zero_edges else tree
         d = diagram(
             layer,
             convention,
@@ -134,6 +149,7 @@ def network_persistence(layers: Sequence[Layer], convention: Convention = PAPER)
             LayerPersistence(
                 layer=layer,
                 forest=forest,
+                tree=tree,
                 diagram=d,
                 neural_persistence=neural_persistence(d, convention.p),
                 normalized=normalized_neural_persistence(d, convention),
@@ -143,5 +159,5 @@ def network_persistence(layers: Sequence[Layer], convention: Convention = PAPER)
 
 
 def total_neural_persistence(results: Sequence[LayerPersistence]) -> float:
-    """Total NP of a network: the sum of its layers' NP (SPEC §2)."""
+    """Total NP of a network: the sum of its layers' NP (docs/science.md §2)."""
     return float(sum(r.neural_persistence for r in results))

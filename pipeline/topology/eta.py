@@ -1,4 +1,4 @@
-"""Topologically critical compression ratio η_τ = |W| / |MaxST| (SPEC §3).
+"""Topologically critical compression ratio η_τ = |W| / |MaxST| (docs/science.md §3).
 
 Closed forms describe complete (unpruned) layers from their shapes alone; counted values
 come from the actual, possibly pruned, graph. Network aggregates are ratios of sums.
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pipeline.topology.conventions import ConvGraph
-from pipeline.topology.graphs import ConvGeometry, ConvLayer, Layer
+from pipeline.topology.graphs import ConvGeometry, ConvLayer, Layer, require_present
 from pipeline.topology.mst import ConvForest, SpanningForest, conv_components
 
 
@@ -49,7 +49,7 @@ def recurrent_closed_form(hidden: int) -> tuple[int, int]:
 
 
 def conv_closed_form(geometry: ConvGeometry) -> tuple[int, int, int, int]:
-    """Single-channel Toeplitz graph (SPEC §3): (m, n, |W| = n·f1·f2, m + n - 1)."""
+    """Single-channel Toeplitz graph (docs/science.md §3): (m, n, |W| = n·f1·f2, m + n - 1)."""
     (hp, wp), (ho, wo) = geometry.padded_size, geometry.output_size
     m, n = hp * wp, ho * wo
     f1, f2 = geometry.kernel_size
@@ -59,7 +59,7 @@ def conv_closed_form(geometry: ConvGeometry) -> tuple[int, int, int, int]:
 def paper_conv_geometry(layer: ConvLayer) -> ConvGeometry | None:
     """The paper's single-channel geometry: the output resolution as a stride-1 'same' conv.
 
-    Returns None for 1x1 convolutions, which the paper leaves out (in the networks of SPEC §6
+    Returns None for 1x1 convolutions, which the paper leaves out (in the networks of docs/science.md §6
     these are exactly the ResNet projection shortcuts).
     """
     f1, f2 = layer.geometry.kernel_size
@@ -93,10 +93,11 @@ def closed_form(layer: Layer, conv_graph: ConvGraph = "exact") -> EtaCount | Non
 
 
 def counted(layer: Layer, forest: SpanningForest) -> EtaCount:
-    """η_τ sizes counted on the actual graph: present edges over the forest's edges."""
+    """η_τ sizes counted on the actual graph: present edges over their forest's edges."""
     if isinstance(layer, ConvLayer):
         if not isinstance(forest, ConvForest):
             raise TypeError(f"layer {layer.name!r}: a conv layer needs a ConvForest")
+        require_present(layer, forest.used_params)
         return EtaCount(
             layer.name,
             layer.kind,
@@ -107,6 +108,7 @@ def counted(layer: Layer, forest: SpanningForest) -> EtaCount:
             params=layer.n_params,
             mst_params=forest.n_used_params,
         )
+    require_present(layer, forest.indices)
     return EtaCount(layer.name, layer.kind, layer.m, layer.n, layer.n_weights, forest.n_edges)
 
 
@@ -116,7 +118,7 @@ AGGREGATES: dict[str, tuple[str, ...]] = {
     "recurrent": ("recurrent",),
     "final": ("conv", "linear", "recurrent"),
 }
-"""Aggregate rows and the layer kinds each sums over ("Conv", "Dense", "Final" in SPEC §3)."""
+"""Aggregate rows and the layer kinds each sums over ("Conv", "Dense", "Final" in docs/science.md §3)."""
 
 
 def aggregate(rows: Iterable[EtaCount]) -> list[EtaCount]:

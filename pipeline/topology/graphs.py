@@ -1,4 +1,4 @@
-"""Layers as bipartite graphs (SPEC §2): plain numpy descriptions, no torch.
+"""Layers as bipartite graphs (docs/science.md §2): plain numpy descriptions, no torch.
 
 A layer is a weight tensor plus what is needed to read it as a graph. Dense, recurrent and
 convolutional layers share the vocabulary used everywhere else in the package:
@@ -106,7 +106,7 @@ class DenseLayer:
 
 @dataclass(frozen=True, eq=False)
 class ConvLayer:
-    """A 2-D convolution read as its multi-channel Toeplitz graph (SPEC §2, §3 exact).
+    """A 2-D convolution read as its multi-channel Toeplitz graph (docs/science.md §2, §3 exact).
 
     Input vertices are the padded input activations (C_in x Hp x Wp), output vertices the
     output activations (C_out x Ho x Wo); every kernel parameter is the weight of one edge per
@@ -129,6 +129,11 @@ class ConvLayer:
             )
         object.__setattr__(self, "weight", weight)
         object.__setattr__(self, "mask", _check_mask(weight, self.mask))
+
+    @property
+    def offset(self) -> int:
+        """Kernel parameter indices are already flat indices into the whole weight."""
+        return 0
 
     @property
     def in_channels(self) -> int:
@@ -169,3 +174,16 @@ class ConvLayer:
 
 
 Layer = DenseLayer | ConvLayer
+
+
+def require_present(layer: Layer, indices: np.ndarray) -> None:
+    """Refuse edges (flat indices into ``layer.weight``) that are pruned weights.
+
+    α, top-α and η_τ count the forest of the present weights; a forest with zero edges for
+    pruned weights (the ``pruned: zero`` diagram) would mix two edge sets.
+    """
+    if layer.mask is not None and indices.size and not layer.mask.ravel()[indices].all():
+        raise ValueError(
+            f"layer {layer.name!r}: the forest contains pruned weights; α, top-α and η_τ count the "
+            "present-weight forest, spanning_forest(layer, 'absent') (docs/science.md §2)"
+        )

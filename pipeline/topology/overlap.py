@@ -1,4 +1,4 @@
-"""Overlap of magnitude pruning with the maximum spanning tree (SPEC §4).
+"""Overlap of magnitude pruning with the maximum spanning tree (docs/science.md §4).
 
 ``X = |TopAlpha ∩ MaxST| / α``: how much of the topology magnitude pruning would keep if it
 kept exactly as many weights as the tree has. Beside the measured overlap: the paper's lower
@@ -10,13 +10,15 @@ overflow nor produce NaN.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 from scipy import special
 
-from pipeline.topology.graphs import ConvLayer, Layer
+from pipeline.topology.graphs import ConvLayer, Layer, require_present
 from pipeline.topology.mst import ConvForest, SpanningForest
 from pipeline.topology.order import top_k
 
@@ -34,13 +36,15 @@ class Overlap:
 
 
 def overlap(layer: Layer, forest: SpanningForest) -> Overlap:
-    """Top-α vs MaxST overlap; for conv layers at the level of distinct kernel parameters."""
+    """Top-α vs MaxST overlap of the present weights' forest; for conv layers at the level of
+    distinct kernel parameters."""
     if isinstance(layer, ConvLayer):
         if not isinstance(forest, ConvForest):
             raise TypeError(f"layer {layer.name!r}: a conv layer needs a ConvForest")
         tree = forest.used_params
     else:
         tree = np.unique(forest.indices)
+    require_present(layer, tree)
     top = top_k(np.abs(layer.weight), tree.size, layer.mask)
     return Overlap(alpha=int(tree.size), shared=int(np.intersect1d(top, tree, assume_unique=True).size))
 
@@ -120,27 +124,44 @@ def _log_at_least(dist: Any, w: int, alpha: int) -> float:
     return min(0.0, float(special.logsumexp(dist.logpmf(np.arange(w, alpha + 1)))))
 
 
-def chance_level(m: int, n: int, fraction: float, density: float = 1.0) -> ChanceLevel:
-    """Chance of an overlap of ``fraction`` between top-α and the tree if both were random.
+def _exact(fraction: float | Fraction) -> Fraction:
+    """A fraction as the rational number it was written as: 0.29 is 29/100, not 0.28999..."""
+    return fraction if isinstance(fraction, Fraction) else Fraction(repr(float(fraction)))
 
+
+def chance_level(
+    m: int, n: int, fraction: float | Fraction | None = None, density: float = 1.0, *, shared: int | None = None
+) -> ChanceLevel:
+    """Chance of an overlap of ``fraction`` (or of ``shared`` edges) between top-α and the tree
+    if both were random.
+
+    ``w = ⌊fraction·α⌋`` in rational arithmetic, or the measured count ``shared`` itself.
     Binomial (the paper): ``q = α / N`` with ``N = p·m·n`` edges and ``α = m + n - 1``;
     exactly ``C(α, w) q^w (1-q)^(α-w)``, at least ``Σ_{i >= w}``. Hypergeometric (exact):
     draw α of the N edges, α of which are tree edges.
     """
     _check_sizes(m, n)
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
     alpha = m + n - 1
+    if (fraction is None) == (shared is None):
+        raise ValueError("give either a fraction or a shared count")
+    if shared is not None:
+        if not 0 <= shared <= alpha:
+            raise ValueError(f"shared count must be in 0..{alpha}, got {shared}")
+        w, exact = int(shared), Fraction(int(shared), alpha)
+    else:
+        exact = _exact(fraction)
+        if not 0 <= exact <= 1:
+            raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+        w = math.floor(exact * alpha)
     population = round(density * m * n)
     if not alpha <= population <= m * n:
         raise ValueError(f"density {density} leaves {population} edges; need {alpha}..{m * n}")
     from scipy import stats  # imported here: scipy.stats costs most of a second at start-up
 
-    w = int(np.floor(fraction * alpha))
     binom = stats.binom(alpha, alpha / population)
     hyper = stats.hypergeom(population, alpha, alpha)
     return ChanceLevel(
-        fraction=fraction,
+        fraction=float(exact),
         w=w,
         log10_binomial_exactly=float(binom.logpmf(w)) * _LOG10_E,
         log10_binomial_at_least=_log_at_least(binom, w, alpha) * _LOG10_E,

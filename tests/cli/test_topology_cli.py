@@ -85,6 +85,27 @@ def test_persistence_of_a_saved_state_dict(capsys, tmp_path):
     assert frame.iloc[-1]["np"] == pytest.approx(frame["np"].iloc[:-1].sum())
 
 
+def test_persistence_counts_the_present_tree_under_every_preset(capsys, tmp_path):
+    """``--preset rieck`` keeps pruned weights as zero edges in the diagram, but η_τ and the
+    tree's edge count are those of the present weights, as under ``paper``."""
+    torch.manual_seed(0)
+    model = build_model("fcn", "mnist-5k")
+    with torch.no_grad():
+        model.net[11].weight[:, 10:] = 0  # the classifier keeps 100 of its 1,000 weights
+    path = tmp_path / "model.pt"
+    torch.save(model.state_dict(), path)
+    frames = {}
+    for preset in ("paper", "rieck"):
+        args = ["persistence", str(path), "--arch", "fcn", "--dataset", "mnist-5k", "--preset", preset]
+        code, out, _ = run(capsys, *args, "--format", "csv")
+        assert code == 0
+        frames[preset] = pd.read_csv(io.StringIO(out)).set_index("layer")
+    paper, rieck = frames["paper"], frames["rieck"]
+    pd.testing.assert_frame_equal(rieck[["weights", "mst_edges", "eta_tau"]], paper[["weights", "mst_edges", "eta_tau"]])
+    assert paper.loc["net.11.weight", "mst_edges"] == 100 + 10 - paper.loc["net.11.weight", "components"]
+    assert rieck.loc["net.11.weight", "components"] == 1
+
+
 def test_errors_are_one_clear_line(capsys, tmp_path):
     code, _, err = run(capsys, "persistence", str(tmp_path / "missing.pt"), "--arch", "fcn", "--dataset", "mnist")
     assert code == 2 and "no such model file" in err

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from pipeline.topology.conventions import AUTHORS, PAPER, RIECK, Convention
+from pipeline.topology.conventions import AUTHORS, PAPER, PRESETS, RIECK, Convention
 from pipeline.topology.diagram import (
     diagram,
     network_persistence,
@@ -14,7 +14,10 @@ from pipeline.topology.diagram import (
     normalized_neural_persistence,
     total_neural_persistence,
 )
+from pipeline.topology.eta import counted
 from pipeline.topology.graphs import ConvGeometry, ConvLayer, DenseLayer
+from pipeline.topology.mst import dense_forest
+from pipeline.topology.overlap import overlap
 from tests.topology.reference import networkx_forest_magnitudes
 
 values = st.floats(-2, 2, width=32) | st.sampled_from([0.0, 1.0, -1.0])
@@ -93,7 +96,7 @@ def test_all_zero_layer_is_flagged_not_nan():
 @settings(max_examples=60, deadline=None)
 @given(hnp.arrays(np.float32, st.tuples(st.integers(2, 12), st.integers(2, 12)), elements=values), st.data())
 def test_keeping_exactly_the_mst_weights_keeps_the_diagram(weight, data):
-    """T-IMP's premise (SPEC §5): prune everything but the tree, the diagram is unchanged."""
+    """T-IMP's premise (docs/science.md §5): prune everything but the tree, the diagram is unchanged."""
     mask = data.draw(st.none() | hnp.arrays(np.bool_, weight.shape))
     full = diagram(DenseLayer("l", weight, mask), PAPER)
     keep = np.zeros(weight.size, dtype=bool)
@@ -120,3 +123,78 @@ def test_invalid_convention_names_key_and_values():
         Convention(w_max="network")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown convention keys"):
         Convention.from_dict({"wmax": "layer"})
+
+
+def test_zero_convention_adds_zero_edges_to_the_diagram_only():
+    """``pruned: zero`` (Rieck): the diagram gains one point (1, 0) per extra component joined
+    by a zero edge; α, top-α and η_τ still count the present-weight tree (docs/science.md §2)."""
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((20, 10))
+    keep = np.zeros(weight.size, dtype=bool)
+    keep[rng.choice(weight.size, 20, replace=False)] = True
+    layer = DenseLayer("l", weight, keep.reshape(weight.shape))
+    (zero,) = network_persistence([layer], RIECK)
+    (absent,) = network_persistence([layer], PAPER)
+    present = dense_forest(weight, layer.mask)
+    np.testing.assert_array_equal(zero.tree.indices, present.indices)
+    np.testing.assert_array_equal(absent.tree.indices, present.indices)
+    assert zero.forest.n_edges == layer.n_vertices - 1 > present.n_edges
+    assert zero.diagram.deaths.size == zero.forest.n_edges
+    np.testing.assert_array_equal(np.sort(zero.diagram.deaths[zero.diagram.deaths > 0]), np.sort(absent.diagram.deaths))
+    assert counted(layer, zero.tree) == counted(layer, absent.tree)
+    assert overlap(layer, zero.tree) == overlap(layer, absent.tree)
+    for measure in (overlap, counted):
+        with pytest.raises(ValueError, match="pruned weights"):
+            measure(layer, zero.forest)
+
+
+def test_all_zero_layer_is_flagged_whatever_the_scale():
+    dead = DenseLayer("dead", np.zeros((3, 2)))
+    masked = DenseLayer("masked", np.ones((3, 2)), np.zeros((3, 2), dtype=bool))
+    live = DenseLayer("live", np.ones((3, 2)))
+    for name, convention in PRESETS.items():
+        results = network_persistence([dead, masked, live], convention)
+        assert [r.diagram.degenerate for r in results] == [True, True, False], name
+
+
+def test_gate_block_diagram_indices_are_flat_indices_into_the_parameter():
+    parameter = np.random.default_rng(2).standard_normal((12, 4))
+    for gate in range(3):
+        block = DenseLayer(f"w[{gate}]", parameter[4 * gate : 4 * (gate + 1)], offset=16 * gate)
+        d = diagram(block, PAPER)
+        assert d.indices.min() >= 16 * gate and d.indices.max() < 16 * (gate + 1)
+        np.testing.assert_allclose(np.abs(parameter.ravel()[d.indices]) / d.w_max, d.deaths)
+
+
+def _normalized_sup(convention: Convention, n_vertices: int, degenerate: bool) -> float:
+    """The supremum docs/science.md §2 gives for normalised NP of a layer of |V| vertices."""
+    shift = 0 if convention.essential else 1
+    saved = 1 if convention.w_max == "layer" and not degenerate else 0
+    offset = 1 if convention.normalizer == "vertices-1" else 2
+    return ((n_vertices - shift - saved) / (n_vertices - offset)) ** (1 / convention.p)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    hnp.arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(2, 6)), elements=values),
+    st.data(),
+    st.sampled_from(sorted(PRESETS)),
+)
+def test_normalized_np_stays_below_the_documented_supremum(weight, data, preset):
+    mask = data.draw(st.none() | hnp.arrays(np.bool_, weight.shape))
+    other = DenseLayer("other", data.draw(hnp.arrays(np.float32, (2, 2), elements=values)))
+    convention = PRESETS[preset]
+    r = network_persistence([DenseLayer("l", weight, mask), other], convention)[0]
+    sup = _normalized_sup(convention, r.forest.n_vertices, r.diagram.degenerate)
+    assert r.normalized <= sup + 1e-9
+    if convention == PAPER:
+        assert r.normalized <= 1 + 1e-12
+
+
+def test_normalized_np_exceeds_one_where_the_docs_say_it_can():
+    dead = DenseLayer("dead", np.zeros((3, 2)))
+    assert network_persistence([dead], AUTHORS)[0].normalized == pytest.approx(math.sqrt(4 / 3))
+    tiny = DenseLayer("tiny", np.full((1, 2), 1e-6))
+    big = DenseLayer("big", np.ones((2, 2)))
+    rieck = network_persistence([tiny, big], RIECK)[0]
+    assert rieck.normalized > 1 and rieck.normalized <= math.sqrt(3 / 2)

@@ -89,3 +89,17 @@ def test_top_k_breaks_ties_by_index():
     assert top_k(magnitudes, 2, present).tolist() == [2, 4]
     with pytest.raises(ValueError):
         top_k(magnitudes, 5, present)
+
+
+def test_chance_level_counts_w_exactly():
+    """``w = ⌊frac·α⌋`` in rational arithmetic: 0.29 · 100 is 29, not the float 28.999..."""
+    assert 0.29 * 100 < 29
+    assert chance_level(91, 10, 0.29).w == 29
+    assert chance_level(91, 10, Fraction(29, 100)).w == 29
+    by_count = chance_level(91, 10, shared=29)
+    assert by_count.w == 29 and by_count.fraction == pytest.approx(0.29)
+    assert by_count.log10_hypergeometric_exactly == chance_level(91, 10, 0.29).log10_hypergeometric_exactly
+    with pytest.raises(ValueError, match="either a fraction or a shared count"):
+        chance_level(91, 10, 0.29, shared=29)
+    with pytest.raises(ValueError, match=r"shared count must be in 0\.\.100"):
+        chance_level(91, 10, shared=101)
