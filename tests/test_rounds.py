@@ -12,10 +12,13 @@ import pytest
 import torch
 import yaml
 
+from pipeline.cli import main
 from pipeline.models import build_model, example_input, prunable_weights
 from pipeline.prune import tree_edges
+from pipeline.report import FIGURES
 from pipeline.rounds import run_round, start_weights
 from pipeline.store import checkpoint_dir, read_round
+from pipeline.topology import PRESETS
 from pipeline.train import ModelMasks
 from tests.conftest import tiny_config, tiny_settings
 
@@ -135,3 +138,47 @@ def test_killed_round_resumes_and_matches_an_uninterrupted_run(tmp_path):
         assert np.array_equal(resumed.trained_rest[name], reference.trained_rest[name]), name
     assert np.array_equal(resumed.metrics["test_acc"], reference.metrics["test_acc"])
     assert not checkpoint_dir(out).exists()
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_convention_prunes_past_100x(tmp_path, preset):
+    """Down to 10 of the classifier's 1,000 weights, under every preset (``rieck``: zero edges)."""
+    convention = PRESETS[preset]
+    config = tiny_config(tmp_path, training={"epochs": 1}, pruning={"rate": 0.9}, topology=convention.to_dict())
+    _round(config, "imp", 0)
+    for method in ("imp", "timp"):
+        _round(config, method, 1)
+        last = read_round(_round(config, method, 2))
+        assert last.attrs["convention"] == convention.name
+        for name, record in last.diagrams.items():
+            mask = last.masks[record.attrs["layer"]]
+            assert record.attrs["alpha"] <= record.attrs["weights"] == mask.sum(), name
+            assert record.attrs["mst_edges"] == record.attrs["alpha"], name
+            expected_points = sum(mask.shape) - 1 if convention.pruned == "zero" else record.attrs["alpha"]
+            assert len(record.deaths) == expected_points, name
+        if method == "imp":
+            assert last.attrs["compression"] >= 99.9
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru"])
+def test_gated_cells_run_the_whole_path(tmp_path, arch):
+    """Probe, diagrams, overlap, T-IMP keeping every gate's tree, and the figures, on LSTM/GRU."""
+    config = tiny_config(tmp_path / "results", grid={"pairs": [f"{arch}/mnist-5k"]}, training={"epochs": 1})
+
+    def step(method, k):
+        return run_round(config, arch=arch, dataset="mnist-5k", method=method, trial=0, round_index=k)
+
+    files = [step("timp", 0), step("timp", 1), step("imp", 1)]
+    dense, timp = read_round(files[0]), read_round(files[1])
+    for data in (dense, timp):
+        for name, record in data.diagrams.items():
+            weight, mask = data.weights[record.attrs["layer"]].ravel(), data.masks[record.attrs["layer"]].ravel()
+            assert mask[record.indices].all(), name
+            np.testing.assert_allclose(np.abs(weight[record.indices]) / record.attrs["w_max"], record.deaths, rtol=1e-6)
+    assert any("[" in name for name in dense.diagrams)
+    weights = prunable_weights(build_model(arch, "mnist-5k"), example_input((1, 28, 28)))
+    for w in weights:
+        assert timp.masks[w.name].ravel()[tree_edges(w, dense.weights[w.name], dense.masks[w.name])].all(), w.name
+    out = tmp_path / "figures"
+    assert main(["figures", *map(str, files), "--out-dir", str(out)]) == 0
+    assert sorted(p.stem for p in out.glob("*.png")) == sorted(FIGURES)

@@ -1,4 +1,4 @@
-"""Architectures by name (SPEC §6), filled by the ``register_model`` decorator.
+"""Architectures by name (docs/science.md §6), filled by the ``register_model`` decorator.
 
 A builder takes keyword-only ``num_classes``, ``in_channels`` and ``input_size``. Which data
 sets an architecture is defined for is declared once, in ``FAMILIES``, and can be read
@@ -26,10 +26,12 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "vgg11": ("cifar", "tiny-imagenet"),
     "resnet20": ("cifar",),
     "resnet18": ("tiny-imagenet",),
+    "lstm": ("mnist",),
+    "gru": ("mnist",),
 }
 """The data-set families (``DatasetInfo.family``) each architecture is defined for."""
 
-BUILDER_MODULES = ("pipeline.models.mnist", "pipeline.models.vgg", "pipeline.models.resnet")
+BUILDER_MODULES = tuple(f"pipeline.models.{name}" for name in ("mnist", "vgg", "resnet", "recurrent"))
 
 
 @dataclass(frozen=True)

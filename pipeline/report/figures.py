@@ -1,4 +1,4 @@
-"""Seaborn figures of one architecture/data-set pair (SPEC §7 and the IMP vs T-IMP curves).
+"""Seaborn figures of one architecture/data-set pair (docs/science.md §7 and the IMP vs T-IMP curves).
 
 Every figure shows mean ± sd over trials where trials exist and says so in its title.
 """
@@ -120,10 +120,14 @@ def _normalised_sets(dense_file: str | Path) -> pd.DataFrame:
     rows = []
     for name, record in data.diagrams.items():
         layer = record.attrs["layer"]
-        weight = np.abs(data.weights[layer]).ravel()
+        offset = record.attrs.get("offset", 0)
+        block = slice(offset, offset + record.attrs.get("size", data.weights[layer].size))
+        weight = np.abs(data.weights[layer]).ravel()[block]
+        present = data.masks[layer].ravel()[block]
         w_max = record.attrs["w_max"] or 1.0
-        tree = np.unique(record.indices)
-        top = top_k(weight, tree.size, data.masks[layer].ravel())
+        points = np.unique(record.indices) - offset
+        tree = points[present[points]]  # under ``pruned: zero`` the diagram also has pruned weights
+        top = top_k(weight, tree.size, present)
         for label, idx in (("MaxST", tree), ("top-α", top)):
             rows.append(pd.DataFrame({"layer": _short(name), "set": label, "w'": weight[idx] / w_max}))
     return pd.concat(rows, ignore_index=True)

@@ -5,9 +5,10 @@ from torch import nn
 
 from pipeline.data.registry import get_dataset_info
 from pipeline.models import build_model, example_input, graphs_of, model_layers, prunable_weights, valid_pairs
+from pipeline.topology import PAPER, network_persistence
 from pipeline.topology.graphs import ConvLayer, DenseLayer
 
-# Parameter counts derived by hand from SPEC §6 (BatchNorm where used, no conv biases then):
+# Parameter counts derived by hand from docs/science.md §6 (BatchNorm where used, no conv biases then):
 # FCN 784·100+100 + 4·(100·100+100) + 100·10+10; CNN 1·32·9+32 + 32·32·9+32 + 25088·10+10;
 # VGG-11 convs 9,217,728 + BN 5,504 + head 512·10+10 (CIFAR-10) or 3,352,776 (Tiny-ImageNet).
 PARAMETERS = {
@@ -94,3 +95,20 @@ def test_unsupported_convolutions_are_refused_by_name():
     model = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2), nn.Flatten())
     with pytest.raises(NotImplementedError, match="layer '0': groups=2"):
         prunable_weights(model, torch.zeros(1, 4, 8, 8))
+
+
+@pytest.mark.parametrize("arch", ["lstm", "gru"])
+def test_gated_classifiers_read_mnist_rows_and_index_their_gates(arch):
+    """Every diagram index of a gate block points at the weight of that gate in the parameter."""
+    torch.manual_seed(0)
+    model = build_model(arch, "mnist-5k")
+    assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+    weights = prunable_weights(model, example_input((1, 28, 28)))
+    gates = 4 if arch == "lstm" else 3
+    assert [w.kind for w in weights] == ["linear", "recurrent", "linear"] and len(weights[0].gates) == gates
+    state = model.state_dict()
+    results = network_persistence(model_layers(model, example_input((1, 28, 28)), weights=weights), PAPER)
+    assert len(results) == 2 * gates + 1
+    for r in results:
+        parameter = state[r.layer.name.split("[")[0]].numpy().ravel()
+        np.testing.assert_allclose(np.abs(parameter[r.diagram.indices]) / r.diagram.w_max, r.diagram.deaths, rtol=1e-6)
