@@ -68,7 +68,7 @@ class GridConfig:
     """Which runs exist: architecture x data set pairs, methods, trials and rounds."""
 
     pairs: tuple[str, ...] = opt(
-        ("fcn/mnist-5k",), "architecture/data-set pairs to run (SPEC §6)", choices=_valid_pairs
+        ("fcn/mnist-5k",), "architecture/data-set pairs to run (docs/science.md §6)", choices=_valid_pairs
     )
     methods: tuple[Literal["imp", "timp"], ...] = opt(("imp", "timp"), "pruning methods compared")
     trials: int = opt(2, "independent trials (seeds) per pair", minimum=1)
@@ -106,14 +106,14 @@ class TrainingConfig:
     gamma: float = opt(0.1, "step schedule factor", exclusive_minimum=0, maximum=1)
     label_smoothing: float = opt(0.0, "cross-entropy label smoothing", minimum=0, exclusive_maximum=1)
     augment: bool = opt(True, "random crop + flip where the data set defines them (CIFAR, Tiny-ImageNet)")
-    track_np: bool = opt(True, "record every layer's neural persistence after every epoch (SPEC §7)")
+    track_np: bool = opt(True, "record every layer's neural persistence after every epoch (docs/science.md §7)")
     threads: int = opt(2, "CPU threads for torch (fixed so results do not depend on the host)", minimum=1)
     eval_batch_size: int = opt(1000, "batch size for evaluation", minimum=1)
 
 
 @dataclass(frozen=True)
 class PruningConfig:
-    """How each round prunes (SPEC §1, §5)."""
+    """How each round prunes (docs/science.md §1, §5)."""
 
     schedule: Literal["geometric", "linear"] = opt(
         "geometric",
@@ -146,7 +146,7 @@ class PruningConfig:
 
 @dataclass(frozen=True)
 class TopologyConfig:
-    """The diagram convention every stored result is computed under (SPEC §2)."""
+    """The diagram convention every stored result is computed under (docs/science.md §2)."""
 
     w_max: Literal["layer", "global"] = opt("layer", "normalise |w| per layer (paper) or per network (Rieck)")
     normalizer: Literal["vertices-1", "vertices-2"] = opt("vertices-1", "normalised NP divisor (|V|-1 or |V|-2)^(1/p)")
@@ -274,10 +274,9 @@ def _convert(tp: Any, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
 
 def parse(cls: type, data: Any, prefix: str = "") -> Any:
     """Build dataclass ``cls`` from a mapping, validating every key on the way."""
-    if data is None:
-        data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError(f"config key '{prefix or '<root>'}' = {data!r}: expected a mapping")
+        hint = " (leave the key out for the defaults)" if data is None else ""
+        raise ConfigError(f"config key '{prefix or '<root>'}' = {data!r}: expected a mapping{hint}")
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
@@ -292,8 +291,24 @@ def parse(cls: type, data: Any, prefix: str = "") -> Any:
     return cls(**values)
 
 
+def _check_grid(grid: GridConfig) -> None:
+    if not grid.methods and grid.rounds > 0:
+        method = typing.get_args(typing.get_type_hints(GridConfig)["methods"])[0]  # the Literal of names
+        raise ConfigError(
+            f"config key 'grid.methods' = []: name at least one method (allowed values are "
+            f"{list(typing.get_args(method))}), or set grid.rounds: 0 to train dense networks only"
+        )
+    for key in ("pairs", "methods"):
+        values = list(getattr(grid, key))
+        if len(set(values)) != len(values):
+            raise ConfigError(f"config key 'grid.{key}' = {values}: entries must be unique")
+
+
 def _check_config(config: Config) -> Config:
+    _check_grid(config.grid)
     for key, overrides in config.recipes.items():
+        if not isinstance(overrides, Mapping):
+            raise ConfigError(f"config key 'recipes.{key}' = {overrides!r}: expected a mapping of training keys")
         merged = {**to_dict(config.training), **overrides}
         parse(TrainingConfig, merged, f"recipes.{key}")
     for pair in config.grid.pairs:
@@ -312,18 +327,34 @@ def _check_config(config: Config) -> Config:
             epochs = config.recipe(*pair.split("/")).epochs
             if epoch > epochs:
                 raise ConfigError(f"config key 'pruning.rewind' = {rewind!r}: pair {pair} trains only {epochs} epochs")
-    if len(set(config.grid.pairs)) != len(config.grid.pairs):
-        raise ConfigError(f"config key 'grid.pairs' = {list(config.grid.pairs)}: pairs must be unique")
     return config
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file's data; a missing file or a syntax error is one line naming file, line, column."""
+    if not path.is_file():
+        raise ConfigError(f"no such config file: {path}")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        context = err.context_mark
+        opened = (
+            f" ({err.context} at line {context.line + 1}, column {context.column + 1})"
+            if err.context and context and context is not mark
+            else ""
+        )
+        raise ConfigError(f"{path}{where}: invalid YAML: {err.problem}{opened}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: invalid YAML: {' '.join(str(err).split())}") from None
 
 
 def load_config(source: str | Path | Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> Config:
     """Read and validate a configuration file (or mapping), with optional overrides merged in."""
     if isinstance(source, str | Path):
         path = Path(source)
-        if not path.exists():
-            raise ConfigError(f"no such config file: {path}")
-        data = yaml.safe_load(path.read_text()) or {}
+        data = read_yaml(path) or {}
     else:
         data = dict(source)
     if overrides:

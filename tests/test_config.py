@@ -48,3 +48,33 @@ def test_run_hash_is_pinned_and_ignores_placement():
     assert moved.run_hash == base.run_hash
     changed = run_spec(load_config({"training": {"lr": 0.05}}), "fcn", "mnist-5k", 0)
     assert changed.run_hash != base.run_hash
+
+
+def test_empty_methods_need_zero_rounds():
+    with pytest.raises(ConfigError, match=r"'grid.methods' = \[\]: name at least one method .*rounds: 0"):
+        load_config({"grid": {"methods": [], "rounds": 2}})
+    assert load_config({"grid": {"methods": [], "rounds": 0}}).grid.methods == ()
+
+
+@pytest.mark.parametrize("section", ["grid", "training", "pruning", "topology", "launcher", "data"])
+def test_a_null_section_is_refused_by_name(section):
+    with pytest.raises(ConfigError, match=rf"'{section}' = None: expected a mapping"):
+        load_config({section: None})
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("grid:\n  pairs: [fcn/mnist-5k\n  trials: 2\n", ":3:9:"),
+        ("grid:\n  trials: 2\n   rounds: 3\n", ":3:10:"),
+        ("grid: {trials: 2\n", ":2:1:"),
+        ("\tgrid: 1\n", ":1:1:"),
+    ],
+)
+def test_malformed_yaml_names_file_line_and_column(tmp_path, text, where):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}{where} invalid YAML: ") and "\n" not in message

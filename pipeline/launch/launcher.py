@@ -184,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     except Cancelled as cancelled:
         print(f"pipeline.launch: {cancelled}; the job was cancelled and no output was written", file=sys.stderr)
         return 128 + cancelled.signum
+    except ConfigError as err:
+        print(f"pipeline.launch: error: {err}", file=sys.stderr)
+        return 2
     except (ValueError, OSError, RuntimeError) as err:
         print(f"pipeline.launch: error: {err}", file=sys.stderr)
         return 1

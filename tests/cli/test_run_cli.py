@@ -1,6 +1,9 @@
 import io
+import subprocess
+import sys
 
 import pandas as pd
+import pytest
 import yaml
 
 from pipeline.cli import main
@@ -39,3 +42,28 @@ def test_round_errors_are_clear(tmp_path, capsys):
     assert main([*args, "--trial", "0", "--round", "1"]) == 2
     assert "no such round file" in capsys.readouterr().err
     assert main(["inspect", str(tmp_path / "nothing.h5")]) == 2
+
+
+MALFORMED = "grid:\n  pairs: [fcn/mnist-5k\n  trials: 2\n"
+ROUND = ["--arch", "fcn", "--dataset", "mnist-5k", "--method", "imp", "--trial", "0", "--round", "0"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "pipeline", "check", "{config}"],
+        ["-m", "pipeline", "round", "--config", "{config}", *ROUND],
+        ["-m", "pipeline.launch", "round", "--config", "{config}", "--run-hash", "0" * 10, *ROUND, "--out", "{out}"],
+    ],
+    ids=["check", "round", "launch"],
+)
+def test_malformed_config_is_one_line_with_file_line_and_column(tmp_path, command):
+    config = tmp_path / "bad.yaml"
+    config.write_text(MALFORMED)
+    args = [part.format(config=config, out=tmp_path / "round0.h5") for part in command]
+    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"{config}:3:9: invalid YAML: expected ',' or ']'" in lines[0]
+    assert not (tmp_path / "round0.h5").exists()

@@ -131,3 +131,26 @@ def test_interrupted_workflow_leaves_no_corrupt_output_and_reruns(workdir):
     assert len(runs) == 5 and all(read_round(p).attrs["complete"] for p in runs)
     assert read_round(next(p for p in runs if p.name == "round0.h5")).attrs["resumed_from_epoch"] > 0
     assert not list((workdir / "results/runs").rglob(".*launch-*"))
+
+
+def test_malformed_embedded_config_names_file_line_and_column(workdir):
+    (workdir / "config/config.yaml").write_text("grid:\n  trials: 2\n   rounds: 3\n")
+    result = snakemake(workdir, "-n")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "config/config.yaml:3:10: invalid YAML: mapping values are not allowed here" in output
+    assert "Traceback" not in output and not (workdir / "results").exists()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"grid": None}, "config key 'grid' = None: expected a mapping"),
+        ({"grid": {"methods": [], "rounds": 2}}, "config key 'grid.methods' = []: name at least one method"),
+    ],
+)
+def test_silent_configs_are_refused_before_any_job(workdir, settings, message):
+    write_config(workdir, {**TINY, **settings})
+    result = snakemake(workdir, "-n")
+    assert result.returncode != 0 and message in result.stdout + result.stderr
+    assert not (workdir / "results").exists()
