@@ -25,8 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "eta-table",
         help="η_τ of the paper's eight pairs (and any others given) in both conventions, with published values",
         description=(
-            "η_τ per layer and Conv/Dense/Final for the eight pairs of SPEC §6 and the pairs of the given dense "
-            "round files, in the paper's and the exact convention side by side. The exact convention's "
+            "η_τ per layer and Conv/Dense/Final for the eight pairs of docs/science.md §6 and the pairs of the "
+            "given dense round files, in the paper's and the exact convention side by side. The exact convention's "
             "parameter-level η_τ is counted on the trained dense weights of the given files (mean over trials), "
             "else on seeded initial weights; the column params_counted_on says which."
         ),

@@ -10,7 +10,7 @@ class DatasetInfo:
     """What a model needs to know about a data set: input shape and class count.
 
     ``family`` groups data sets that share an input format; an architecture declares the
-    families it is defined for (SPEC §6). ``crop_padding``/``flip`` define the training
+    families it is defined for (docs/science.md §6). ``crop_padding``/``flip`` define the training
     augmentation (random crop after zero padding, random horizontal flip); 0/False: none.
     """
 

@@ -1,4 +1,4 @@
-"""Model definitions (SPEC §6), plain torch modules registered by name.
+"""Model definitions (docs/science.md §6), plain torch modules registered by name.
 
 Importing this package is light: builders (torch) load when a model is first built, and the
 probe (prunable layers, their graphs) when first used. The workflow imports it to validate

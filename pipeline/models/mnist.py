@@ -1,4 +1,4 @@
-"""The paper's MNIST networks (SPEC §6): a fully connected net and a two-layer conv net."""
+"""The paper's MNIST networks (docs/science.md §6): a fully connected net and a two-layer conv net."""
 
 from __future__ import annotations
 

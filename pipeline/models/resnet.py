@@ -1,4 +1,4 @@
-"""ResNet-20 (CIFAR) and ResNet-18 (Tiny-ImageNet, no max-pool), SPEC §6.
+"""ResNet-20 (CIFAR) and ResNet-18 (Tiny-ImageNet, no max-pool), docs/science.md §6.
 
 Basic blocks with 1x1 projection shortcuts where the shape changes (the paper's η_τ tables
 leave those shortcuts out; the exact convention keeps them).

@@ -1,4 +1,4 @@
-"""VGG-11 for CIFAR (32x32) and Tiny-ImageNet (64x64), SPEC §6.
+"""VGG-11 for CIFAR (32x32) and Tiny-ImageNet (64x64), docs/science.md §6.
 
 The conv stack is a plan list, as in torchvision; the classifier's input width is found by a
 forward pass through the stack, never written down.

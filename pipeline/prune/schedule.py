@@ -1,4 +1,4 @@
-"""How much survives each round (SPEC §1): geometric or linear schedules of density."""
+"""How much survives each round (docs/science.md §1): geometric or linear schedules of density."""
 
 from __future__ import annotations
 

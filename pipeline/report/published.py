@@ -1,8 +1,8 @@
 """η_τ values published in the paper, shown beside the computed ones — never used as results.
 
-Only the values SPEC §3 quotes as worked examples are recorded (MNIST FCN and CNN, layers
+Only the values docs/science.md §3 quotes as worked examples are recorded (MNIST FCN and CNN, layers
 in network order, then the Final aggregate). The paper's tables for the other networks are
-internally inconsistent (SPEC §3), so their column stays empty rather than mismatched.
+internally inconsistent (docs/science.md §3), so their column stays empty rather than mismatched.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ PAPER_PAIRS: tuple[tuple[str, str], ...] = (
     ("vgg11", "tiny-imagenet"),
     ("resnet18", "tiny-imagenet"),
 )
-"""The eight architecture x data-set pairs of the paper's η_τ tables (SPEC §6)."""
+"""The eight architecture x data-set pairs of the paper's η_τ tables (docs/science.md §6)."""
 
 PUBLISHED_ETA: dict[str, dict[str, float]] = {
     "fcn": {

@@ -1,4 +1,4 @@
-"""Zeroth-order topology of layers (SPEC §2-§4): spanning trees, diagrams, NP, η_τ, bounds.
+"""Zeroth-order topology of layers (docs/science.md §2-§4): spanning trees, diagrams, NP, η_τ, bounds.
 
 Pure numpy (compiled loops in numba): no torch, no I/O.
 """

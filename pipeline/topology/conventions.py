@@ -1,4 +1,4 @@
-"""Named conventions for diagrams and neural persistence (SPEC §2).
+"""Named conventions for diagrams and neural persistence (docs/science.md §2).
 
 Two public implementations disagree on how weights are normalised and what the diagram
 contains; every stored or printed result names the convention it was computed under.

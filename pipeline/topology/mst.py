@@ -51,7 +51,7 @@ class SpanningForest:
 
 @dataclass(frozen=True, eq=False)
 class ConvForest(SpanningForest):
-    """A conv layer's forest plus the kernel parameters it uses (SPEC §3, exact convention)."""
+    """A conv layer's forest plus the kernel parameters it uses (docs/science.md §3, exact convention)."""
 
     used_params: np.ndarray
     param_counts: np.ndarray

@@ -15,7 +15,7 @@ class ModelMasks:
     ``enforce`` zeroes masked weights and the matching entries of every per-parameter
     optimizer state tensor (SGD momentum, Adam's moments), so no state can push a pruned
     weight away from zero at the next step. Masking only in ``forward`` would leave masked
-    weights non-zero between a step and the next forward pass (SPEC §1 forbids that).
+    weights non-zero between a step and the next forward pass (docs/science.md §1 forbids that).
     """
 
     def __init__(self, model: nn.Module, masks: Mapping[str, np.ndarray | torch.Tensor]) -> None:
