@@ -35,8 +35,10 @@ def opt(
     exclusive_maximum: float | None = None,
     pattern: str | None = None,
     choices: Callable[[], list[str]] | None = None,
+    factory: Callable[[], Any] | None = None,
 ) -> Any:
-    """A dataclass field with its documentation and constraints in one place."""
+    """A dataclass field with its documentation and constraints in one place (``factory``:
+    a default computed when a config is built, e.g. from a registry)."""
     metadata = {
         "help": help,
         "minimum": minimum,
@@ -46,6 +48,8 @@ def opt(
         "pattern": pattern,
         "choices": choices,
     }
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
     if isinstance(default, list | dict | tuple) or dataclasses.is_dataclass(default):
         return field(default_factory=lambda: default, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -55,6 +59,18 @@ def _valid_pairs() -> list[str]:
     from pipeline.models.registry import valid_pairs
 
     return [f"{arch}/{dataset}" for arch, dataset in valid_pairs()]
+
+
+def _method_names() -> list[str]:
+    from pipeline.prune.registry import method_names
+
+    return method_names()
+
+
+def _default_methods() -> tuple[str, ...]:
+    from pipeline.prune.registry import default_methods
+
+    return default_methods()
 
 
 def _recipe_keys() -> list[str]:
@@ -70,7 +86,12 @@ class GridConfig:
     pairs: tuple[str, ...] = opt(
         ("fcn/mnist-5k",), "architecture/data-set pairs to run (docs/science.md §6)", choices=_valid_pairs
     )
-    methods: tuple[Literal["imp", "timp"], ...] = opt(("imp", "timp"), "pruning methods compared")
+    methods: tuple[str, ...] = opt(
+        None,
+        "pruning methods compared (default: every method that is not a control)",
+        choices=_method_names,
+        factory=_default_methods,
+    )
     trials: int = opt(2, "independent trials (seeds) per pair", minimum=1)
     rounds: int = opt(3, "pruning rounds after the dense round 0", minimum=0)
 
@@ -142,6 +163,12 @@ class PruningConfig:
     timp_short_budget: Literal["cap", "heaviest"] = opt(
         "cap", "T-IMP when the budget k < |MST|: keep the whole MST (cap) or its k heaviest edges"
     )
+
+    @property
+    def rewind_epoch(self) -> int | None:
+        """E of ``rewind: epoch:E`` (round 0 keeps its weights after epoch E); None otherwise."""
+        kind, _, epoch = self.rewind.partition(":")
+        return int(epoch) if kind == "epoch" else None
 
 
 @dataclass(frozen=True)
@@ -293,10 +320,9 @@ def parse(cls: type, data: Any, prefix: str = "") -> Any:
 
 def _check_grid(grid: GridConfig) -> None:
     if not grid.methods and grid.rounds > 0:
-        method = typing.get_args(typing.get_type_hints(GridConfig)["methods"])[0]  # the Literal of names
         raise ConfigError(
             f"config key 'grid.methods' = []: name at least one method (allowed values are "
-            f"{list(typing.get_args(method))}), or set grid.rounds: 0 to train dense networks only"
+            f"{_method_names()}), or set grid.rounds: 0 to train dense networks only"
         )
     for key in ("pairs", "methods"):
         values = list(getattr(grid, key))
@@ -320,9 +346,8 @@ def _check_config(config: Config) -> Config:
                     f"config key 'training.milestones' = {list(recipe.milestones)} (pair {pair}): "
                     f"milestones must lie between 1 and epochs - 1 = {recipe.epochs - 1}"
                 )
-    rewind = config.pruning.rewind
-    if rewind.startswith("epoch:"):
-        epoch = int(rewind.split(":")[1])
+    rewind, epoch = config.pruning.rewind, config.pruning.rewind_epoch
+    if epoch is not None:
         for pair in config.grid.pairs:
             epochs = config.recipe(*pair.split("/")).epochs
             if epoch > epochs:

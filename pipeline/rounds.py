@@ -1,8 +1,9 @@
 """One pruning round of one run — the pipeline's unit of work.
 
-Round 0 trains the dense network (shared by every method of a trial). Round k >= 1 reads
-round k - 1 of the same method, prunes it (IMP or T-IMP), rewinds, retrains, measures the
-diagrams and stores everything in one HDF5 file. Callable in-process, from the CLI
+Round 0 trains the dense network (it belongs to no method: every method of a trial continues
+it). Round k >= 1 reads round k - 1 of the same method, prunes it, rewinds, retrains, measures
+the diagrams and stores everything in one HDF5 file. The steps — prepare, prune, train,
+measure, record — are functions of their own. Callable in-process, from the CLI
 (``python -m pipeline round``) and as a submitit job (``pipeline.launch``); a restarted round
 resumes from its last epoch checkpoint.
 """
@@ -13,8 +14,9 @@ import datetime as dt
 import logging
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,14 +25,14 @@ from pipeline.config import Config, RunSpec, run_spec
 from pipeline.data import DeviceData, get_dataset_info, load_splits
 from pipeline.models import build_model, example_input, graphs_of, prunable_weights
 from pipeline.models.probe import PrunableWeight
-from pipeline.prune import PRUNERS, prune_round
-from pipeline.store import DiagramRecord, RoundData, checkpoint_dir, read_round, round_file, write_round
+from pipeline.prune import get_method, prune_round
+from pipeline.store import DiagramRecord, RoundData, RoundKey, checkpoint_dir, read_round, write_round
 from pipeline.store.provenance import code_revision, library_versions
-from pipeline.topology import Convention, network_persistence
+from pipeline.topology import Convention, LayerPersistence, network_persistence
 from pipeline.topology.eta import aggregate, counted
 from pipeline.topology.graphs import Layer
 from pipeline.topology.overlap import overlap
-from pipeline.train import ModelMasks, train, training_device
+from pipeline.train import ModelMasks, TrainResult, train, training_device
 
 log = logging.getLogger("pipeline.rounds")
 
@@ -49,15 +51,6 @@ def model_graphs(
     return [g for w in weights for g in graphs_of(w, values[w.name], masks[w.name])]
 
 
-def _data_seed(spec: RunSpec, method: str, round_index: int) -> int:
-    return spec.trial_seed * 1009 + round_index * 2 + (method == "timp")
-
-
-def _rewind_epoch(spec: RunSpec) -> int | None:
-    rewind = spec.pruning.rewind
-    return int(rewind.split(":")[1]) if rewind.startswith("epoch:") else None
-
-
 def start_weights(prev: RoundData, rewind: str) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
     """The state a round starts from (before its masks are applied), and the rewind point it
     passes on: round 0's initial (or epoch-E) weights for ``init``/``epoch:E``; for ``none``
@@ -67,47 +60,40 @@ def start_weights(prev: RoundData, rewind: str) -> tuple[dict[str, torch.Tensor]
     return prev.state("rewind"), prev.state("rewind")
 
 
-def _check_previous(prev: RoundData, spec: RunSpec, method: str, round_index: int, path: Path) -> None:
-    expected = {"run_hash": spec.run_hash, "trial": spec.trial, "round": round_index - 1}
-    for key, value in expected.items():
-        if prev.attrs.get(key) != value:
-            raise ValueError(f"{path}: {key} is {prev.attrs.get(key)!r}, this round needs {value!r}")
-    if round_index > 1 and prev.attrs.get("method") != method:
-        raise ValueError(f"{path}: method {prev.attrs.get('method')!r}, this round continues {method!r}")
+@dataclass
+class Round:
+    """A round in the making: what each step needs from the ones before."""
+
+    key: RoundKey
+    spec: RunSpec
+    model: torch.nn.Module
+    weights: list[PrunableWeight]
+    data: DeviceData
+    masks: dict[str, np.ndarray]
+    start_state: dict[str, torch.Tensor]
+    carried_rewind: dict[str, torch.Tensor] | None = None
+    budgets: dict[str, int] | None = None
+    capped: dict[str, bool] | None = None
+    density_target: float = 1.0
 
 
-def run_round(
-    config: Config,
-    *,
-    arch: str,
-    dataset: str,
-    method: str,
-    trial: int,
-    round_index: int,
-    out: str | Path | None = None,
-    previous: str | Path | None = None,
-    checkpoint: str | Path | None = None,
-    progress: bool | None = None,
-) -> Path:
-    """Run one round and write its HDF5 file; returns the file's path.
+def _check_previous(prev: RoundData, key: RoundKey, path: Path) -> None:
+    expected = {"run_hash": key.run_hash, "trial": key.trial, "round": key.round - 1}
+    expected["method"] = key.method if key.round > 1 else "dense"
+    for name, value in expected.items():
+        if prev.attrs.get(name) != value:
+            raise ValueError(f"{path}: {name} is {prev.attrs.get(name)!r}, this round needs {value!r}")
 
-    ``checkpoint`` is the directory of the epoch checkpoints (default: beside ``out``); a
-    launcher that writes to a temporary name passes the final output's, so that any later
-    attempt at the same round resumes from it.
-    """
-    if method not in PRUNERS:
-        raise ValueError(f"method {method!r}: allowed values are {sorted(PRUNERS)}")
-    t0 = time.perf_counter()
-    spec = run_spec(config, arch, dataset, trial)
-    out = (
-        Path(out)
-        if out is not None
-        else round_file(config.results, arch, dataset, spec.run_hash, trial, method, round_index)
-    )
-    checkpoint = Path(checkpoint) if checkpoint is not None else checkpoint_dir(out)
-    info = get_dataset_info(dataset)
+
+def prepare(config: Config, key: RoundKey) -> Round:
+    """Data, the seeded model and its prunable weights; round 0 starts dense from its init."""
+    spec = run_spec(config, key.arch, key.dataset, key.trial)
+    if spec.run_hash != key.run_hash:
+        raise ValueError(f"the configuration hashes this run to {spec.run_hash}, the round key says {key.run_hash}")
+    if key.method is not None:
+        get_method(key.method)  # an unknown name fails here, naming the allowed ones
     splits = load_splits(
-        dataset,
+        key.dataset,
         spec.data.root,
         spec.data.download,
         test_fraction=spec.data.test_fraction,
@@ -115,83 +101,89 @@ def run_round(
     )
     torch.manual_seed(spec.trial_seed)
     np.random.seed(spec.trial_seed)
-    model = build_model(arch, dataset)
-    weights = prunable_weights(model, example_input(info.input_shape))
-    convention = convention_of(spec)
-
-    if round_index == 0:
-        start_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        masks = {w.name: np.ones(w.shape, dtype=bool) for w in weights}
-        budgets: dict[str, int] = {}
-        capped: dict[str, bool] = {}
-        density_target = 1.0
-        carried_rewind = None
-    else:
-        if previous is None:
-            prev_method = method if round_index > 1 else "dense"
-            previous = round_file(config.results, arch, dataset, spec.run_hash, trial, prev_method, round_index - 1)
-        prev = read_round(previous, diagrams=False, metrics=False)
-        _check_previous(prev, spec, method, round_index, Path(previous))
-        result = prune_round(method, weights, prev.weights, prev.masks, spec.pruning, round_index)
-        masks, budgets, capped, density_target = result.masks, result.budgets, result.capped, result.density
-        start_state, carried_rewind = start_weights(prev, spec.pruning.rewind)
-        model.load_state_dict(start_state)
-
+    model = build_model(key.arch, key.dataset)
+    weights = prunable_weights(model, example_input(get_dataset_info(key.dataset).input_shape))
     device = training_device()
-    model.to(device)
-    model_masks = ModelMasks(model, masks)
-    model_masks.enforce()
+    return Round(
+        key=key,
+        spec=spec,
+        model=model,
+        weights=weights,
+        data=DeviceData(splits, device, augment=spec.training.augment),
+        masks={w.name: np.ones(w.shape, dtype=bool) for w in weights},
+        start_state={k: v.detach().clone() for k, v in model.state_dict().items()},
+    )
+
+
+def prune(r: Round, previous: Path) -> None:
+    """Round k >= 1: the method's masks from round k - 1, and the weights to restart from."""
+    prev = read_round(previous, diagrams=False, metrics=False)
+    _check_previous(prev, r.key, previous)
+    method = get_method(r.key.method or "")
+    inputs: dict[str, Any] = {}
+    if "rewind" in method.needs:
+        inputs["rewind"] = prev.rewind
+    if "rng" in method.needs:
+        inputs["rng"] = np.random.default_rng(r.key.prune_seed(r.spec.trial_seed))
+    r.start_state, r.carried_rewind = start_weights(prev, r.spec.pruning.rewind)
+    r.model.load_state_dict(r.start_state)
+    if "model" in method.needs:
+        inputs["model"] = r.model
+    if "batch" in method.needs:
+        generator = torch.Generator().manual_seed(r.key.data_seed(r.spec.trial_seed))
+        inputs["batch"] = next(iter(r.data.train_batches(r.spec.training.batch_size, generator)))
+    result = prune_round(r.key.method or "", r.weights, prev.weights, prev.masks, r.spec.pruning, r.key.round, **inputs)
+    r.masks, r.budgets, r.capped, r.density_target = result.masks, result.budgets, result.capped, result.density
+
+
+def train_round(r: Round, checkpoint: Path, progress: bool | None) -> TrainResult:
+    """Retrain under the masks (enforced after every step), NP per epoch if configured."""
+    convention = convention_of(r.spec)
+    r.model.to(r.data.device)
+    masks = ModelMasks(r.model, r.masks)
+    masks.enforce()
 
     def measure(m: torch.nn.Module) -> dict[str, float]:
         state = m.state_dict()
-        values = {w.name: state[w.name].detach().to("cpu", torch.float32).numpy() for w in weights}
-        results = network_persistence(model_graphs(weights, values, masks), convention)
-        return {r.layer.name: r.neural_persistence for r in results}
+        values = {w.name: state[w.name].detach().to("cpu", torch.float32).numpy() for w in r.weights}
+        graphs = model_graphs(r.weights, values, r.masks)
+        return {p.layer.name: p.neural_persistence for p in network_persistence(graphs, convention)}
 
-    recipe = spec.training
-    trained = train(
-        model,
-        DeviceData(splits, device, augment=recipe.augment),
+    recipe = r.spec.training
+    epoch = r.spec.pruning.rewind_epoch
+    return train(
+        r.model,
+        r.data,
         recipe,
-        seed=_data_seed(spec, method, round_index),
-        masks=model_masks,
+        seed=r.key.data_seed(r.spec.trial_seed),
+        masks=masks,
         checkpoint_dir=checkpoint,
-        fingerprint=f"{spec.run_hash}/trial{trial}/{method}/round{round_index}",
+        fingerprint=r.key.name,
         measure=measure if recipe.track_np else None,
-        snapshot_epoch=_rewind_epoch(spec) if round_index == 0 else None,
+        snapshot_epoch=epoch if r.key.round == 0 else None,
         progress=progress,
     )
 
-    if round_index == 0:
-        rewind_state = trained.snapshot if _rewind_epoch(spec) is not None else start_state
-    else:
-        rewind_state = carried_rewind if carried_rewind is not None else start_state
-    final = _numpy_state(model.state_dict())
-    rewind = _numpy_state(rewind_state)
-    names = {w.name for w in weights}
-    values = {w.name: final[w.name] for w in weights}
 
-    persistence = network_persistence(model_graphs(weights, values, masks), convention)
-    diagrams: dict[str, DiagramRecord] = {}
-    eta_rows = []
-    for r in persistence:
-        eta = counted(r.layer, r.tree)
-        eta_rows.append(eta)
-        ov = overlap(r.layer, r.tree)
+def diagram_records(r: Round, persistence: list[LayerPersistence]) -> dict[str, DiagramRecord]:
+    """Each layer graph's diagram and what is counted on its present weights' tree."""
+    records = {}
+    for p in persistence:
+        eta, ov = counted(p.layer, p.tree), overlap(p.layer, p.tree)
         attrs = {
-            "layer": r.layer.name.split("[")[0],
-            "offset": r.layer.offset,
-            "size": r.layer.weight.size,
-            "kind": r.layer.kind,
-            "m": r.layer.m,
-            "n": r.layer.n,
-            "n_vertices": r.forest.n_vertices,
-            "n_components": r.forest.n_components,
-            "n_essential": r.diagram.n_essential,
-            "w_max": r.diagram.w_max,
-            "degenerate": r.diagram.degenerate,
-            "np": r.neural_persistence,
-            "normalized_np": r.normalized,
+            "layer": p.layer.name.split("[")[0],
+            "offset": p.layer.offset,
+            "size": p.layer.weight.size,
+            "kind": p.layer.kind,
+            "m": p.layer.m,
+            "n": p.layer.n,
+            "n_vertices": p.forest.n_vertices,
+            "n_components": p.forest.n_components,
+            "n_essential": p.diagram.n_essential,
+            "w_max": p.diagram.w_max,
+            "degenerate": p.diagram.degenerate,
+            "np": p.neural_persistence,
+            "normalized_np": p.normalized,
             "weights": eta.weights,
             "mst_edges": eta.mst_edges,
             "eta_tau": eta.eta_tau,
@@ -202,19 +194,19 @@ def run_round(
             "overlap_shared": ov.shared,
             "overlap_fraction": ov.fraction,
         }
-        diagrams[r.layer.name] = DiagramRecord(r.diagram.births, r.diagram.deaths, r.diagram.indices, attrs)
-    final_eta = {row.layer: row for row in aggregate(eta_rows)}["final"]
+        records[p.layer.name] = DiagramRecord(p.diagram.births, p.diagram.deaths, p.diagram.indices, attrs)
+    return records
 
-    total = sum(int(np.prod(w.shape)) for w in weights)
-    kept = sum(int(masks[w.name].sum()) for w in weights)
-    layer_attrs = {}
-    for w in weights:
-        n_kept = int(masks[w.name].sum())
-        size = int(np.prod(w.shape))
-        layer_attrs[w.name] = {
+
+def layer_records(r: Round) -> dict[str, dict[str, Any]]:
+    budgets, capped = r.budgets or {}, r.capped or {}
+    records = {}
+    for w in r.weights:
+        n_kept, size = int(r.masks[w.name].sum()), int(np.prod(w.shape))
+        records[w.name] = {
             "kind": w.kind,
             "is_output": w.is_output,
-            "pruned": spec.pruning.prune_output or not w.is_output,
+            "pruned": r.spec.pruning.prune_output or not w.is_output,
             "budget": budgets.get(w.name, budgets.get("global")),
             "n_weights": size,
             "n_kept": n_kept,
@@ -222,67 +214,102 @@ def run_round(
             "compression": size / max(n_kept, 1),
             "capped": capped.get(w.name, False),
         }
+    return records
+
+
+def epoch_metrics(trained: TrainResult) -> dict[str, np.ndarray]:
     history = trained.history
-    metrics: dict[str, np.ndarray] = {
-        key: np.array([getattr(h, key) for h in history])
-        for key in ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
-    }
+    keys = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
+    metrics = {key: np.array([getattr(h, key) for h in history]) for key in keys}
     for graph in history[0].np if history else {}:
         metrics[f"np/{graph}"] = np.array([h.np[graph] for h in history])
-    last = history[-1]
+    return metrics
+
+
+def record(r: Round, trained: TrainResult, t0: float) -> RoundData:
+    """Measure the trained network's diagrams and assemble the round file's contents."""
+    if r.key.round == 0:
+        rewind_state = trained.snapshot if r.spec.pruning.rewind_epoch is not None else r.start_state
+    else:
+        rewind_state = r.carried_rewind if r.carried_rewind is not None else r.start_state
+    final, rewind = _numpy_state(r.model.state_dict()), _numpy_state(rewind_state)
+    names = {w.name for w in r.weights}
+    values = {w.name: final[w.name] for w in r.weights}
+    convention = convention_of(r.spec)
+    persistence = network_persistence(model_graphs(r.weights, values, r.masks), convention)
+    diagrams = diagram_records(r, persistence)
+    final_eta = {row.layer: row for row in aggregate(counted(p.layer, p.tree) for p in persistence)}["final"]
+    total = sum(int(np.prod(w.shape)) for w in r.weights)
+    kept = sum(int(r.masks[w.name].sum()) for w in r.weights)
+    last = trained.history[-1]
     attrs = {
-        "run_hash": spec.run_hash,
-        "arch": arch,
-        "dataset": dataset,
-        "method": method if round_index > 0 else "dense",
-        "trial": trial,
-        "round": round_index,
-        "seed": spec.trial_seed,
-        "data_seed": _data_seed(spec, method, round_index),
-        "config": spec.to_dict(),
+        "run_hash": r.key.run_hash,
+        "arch": r.key.arch,
+        "dataset": r.key.dataset,
+        "method": r.key.label,
+        "trial": r.key.trial,
+        "round": r.key.round,
+        "seed": r.spec.trial_seed,
+        "data_seed": r.key.data_seed(r.spec.trial_seed),
+        "config": r.spec.to_dict(),
         "convention": convention.name,
         "conv_graph": "exact",
-        "density_target": density_target,
+        "density_target": r.density_target,
         "density": kept / total,
         "compression": total / max(kept, 1),
-        "capped": any(capped.values()),
+        "capped": any((r.capped or {}).values()),
         "eta_tau": final_eta.eta_tau,
         "test_acc": last.test_acc,
         "test_loss": last.test_loss,
         "train_acc": last.train_acc,
         "train_loss": last.train_loss,
-        "epochs": len(history),
+        "epochs": len(trained.history),
         "resumed_from_epoch": trained.resumed_from,
-        "total_np": float(sum(r.neural_persistence for r in persistence)),
-        "device": str(device),
+        "total_np": float(sum(p.neural_persistence for p in persistence)),
+        "device": str(r.data.device),
         "versions": library_versions(),
         "code_revision": code_revision(),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "wall_seconds": time.perf_counter() - t0,
     }
-    write_round(
-        out,
-        RoundData(
-            attrs=attrs,
-            weights=values,
-            masks=masks,
-            rewind={n: rewind[n] for n in names},
-            layer_attrs=layer_attrs,
-            trained_rest={k: v for k, v in final.items() if k not in names},
-            rewind_rest={k: v for k, v in rewind.items() if k not in names},
-            diagrams=diagrams,
-            metrics=metrics,
-        ),
+    return RoundData(
+        attrs=attrs,
+        weights=values,
+        masks=r.masks,
+        rewind={n: rewind[n] for n in names},
+        layer_attrs=layer_records(r),
+        trained_rest={k: v for k, v in final.items() if k not in names},
+        rewind_rest={k: v for k, v in rewind.items() if k not in names},
+        diagrams=diagrams,
+        metrics=epoch_metrics(trained),
     )
+
+
+def run_round(
+    config: Config,
+    key: RoundKey,
+    *,
+    out: str | Path | None = None,
+    previous: str | Path | None = None,
+    checkpoint: str | Path | None = None,
+    progress: bool | None = None,
+) -> Path:
+    """Run one round and write its HDF5 file; returns the file's path.
+
+    ``out`` and ``previous`` default to the workflow's paths of the key and of its previous
+    round; ``checkpoint`` is the directory of the epoch checkpoints (default: beside ``out``).
+    A launcher that writes to a temporary name passes the final output's, so that any later
+    attempt at the same round resumes from it.
+    """
+    t0 = time.perf_counter()
+    out = Path(out) if out is not None else key.file(config.results)
+    checkpoint = Path(checkpoint) if checkpoint is not None else checkpoint_dir(out)
+    r = prepare(config, key)
+    if key.previous is not None:
+        prune(r, Path(previous) if previous is not None else key.previous.file(config.results))
+    data = record(r, train_round(r, checkpoint, progress), t0)
+    write_round(out, data)
     shutil.rmtree(checkpoint, ignore_errors=True)
-    log.info(
-        "%s round %d (%s, trial %d): test_acc %.4f, compression %.2f, %.1fs",
-        f"{arch}/{dataset}",
-        round_index,
-        attrs["method"],
-        trial,
-        last.test_acc,
-        attrs["compression"],
-        attrs["wall_seconds"],
-    )
+    a = data.attrs
+    log.info("%s: test_acc %.4f, compression %.2f, %.1fs", key.name, a["test_acc"], a["compression"], a["wall_seconds"])
     return out

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Config, load_config
+from pipeline.config import Config, load_config, run_spec
+from pipeline.store import RoundKey
 
 
 def tiny_settings(results: Path, **sections) -> dict:
@@ -28,3 +29,9 @@ def tiny_config(results: Path, **sections) -> Config:
 @pytest.fixture
 def tiny(tmp_path: Path) -> Config:
     return tiny_config(tmp_path / "results")
+
+
+def round_key(config: Config, round_index: int, method: str | None = None, arch: str = "fcn") -> RoundKey:
+    """The key of a round of trial 0 of ``arch`` on the shipped mnist-5k under ``config``."""
+    run_hash = run_spec(config, arch, "mnist-5k", 0).run_hash
+    return RoundKey(arch, "mnist-5k", run_hash, 0, round_index, method if round_index else None)

@@ -20,13 +20,13 @@ from pipeline.rounds import run_round, start_weights
 from pipeline.store import checkpoint_dir, read_round
 from pipeline.topology import PRESETS
 from pipeline.train import ModelMasks
-from tests.conftest import tiny_config, tiny_settings
+from tests.conftest import round_key, tiny_config, tiny_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _round(config, method, k, **kw):
-    return run_round(config, arch="fcn", dataset="mnist-5k", method=method, trial=0, round_index=k, **kw)
+    return run_round(config, round_key(config, k, method), **kw)
 
 
 def test_timp_rounds_keep_every_tree_edge_of_the_stored_weights(tiny):
@@ -166,7 +166,7 @@ def test_gated_cells_run_the_whole_path(tmp_path, arch):
     config = tiny_config(tmp_path / "results", grid={"pairs": [f"{arch}/mnist-5k"]}, training={"epochs": 1})
 
     def step(method, k):
-        return run_round(config, arch=arch, dataset="mnist-5k", method=method, trial=0, round_index=k)
+        return run_round(config, round_key(config, k, method, arch=arch))
 
     files = [step("timp", 0), step("timp", 1), step("imp", 1)]
     dense, timp = read_round(files[0]), read_round(files[1])

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.data.registry import DATASETS
-from pipeline.models import list_models
 from pipeline.report.formats import FORMATS, render
 from pipeline.store import read_round
+from pipeline.store.key import RoundKey
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -21,8 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run one pruning round of one run and store it as HDF5",
         formatter_class=fmt,
         description=(
-            "Round 0 trains the dense network (shared by both methods of a trial). Round K >= 1\n"
-            "reads round K-1 of the same method (or --previous), prunes it with IMP or T-IMP,\n"
+            "Round 0 trains the dense network (shared by every method of a trial; no --method).\n"
+            "Round K >= 1 reads round K-1 of the same method (or --previous), prunes it with --method,\n"
             "rewinds as configured, retrains, measures every layer's diagram, and writes --out\n"
             "(default: the workflow's path under results/runs/). Training checkpoints every\n"
             "epoch next to the output; rerunning a killed round resumes from the last epoch."
@@ -33,11 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     rnd.add_argument("--config", type=Path, required=True, help="pipeline configuration (YAML)")
-    rnd.add_argument("--arch", required=True, choices=list_models())
-    rnd.add_argument("--dataset", required=True, choices=sorted(DATASETS))
-    rnd.add_argument("--method", required=True, choices=("imp", "timp"))
-    rnd.add_argument("--trial", type=int, required=True)
-    rnd.add_argument("--round", type=int, required=True, dest="round_index", metavar="K")
+    RoundKey.add_arguments(rnd, run_hash=False)
     rnd.add_argument("--out", type=Path, help="output HDF5 file")
     rnd.add_argument("--previous", type=Path, help="round K-1's file (default: the workflow's path)")
     rnd.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
@@ -58,15 +53,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_round_verb(args: argparse.Namespace) -> None:
+    from pipeline.config import load_config, run_spec
     from pipeline.launch.jobs import RoundJob
 
+    run_hash = run_spec(load_config(args.config), args.arch, args.dataset, args.trial).run_hash
     job = RoundJob(
         str(args.config),
-        args.arch,
-        args.dataset,
-        args.method,
-        args.trial,
-        args.round_index,
+        RoundKey.from_args(args, run_hash),
         out=str(args.out) if args.out else None,
         previous=str(args.previous) if args.previous else None,
         progress=args.progress,

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import submitit
 
 from pipeline.config import load_config
+from pipeline.store.key import RoundKey
 
 
 @dataclass
 class RoundJob(submitit.helpers.Checkpointable):
-    """Holds only paths and names; the model and data are built inside the job.
+    """Holds only the round's key and paths; the model and data are built inside the job.
 
     On preemption or time-out submitit calls ``checkpoint`` (inherited), which resubmits this
     same light object; the requeued job then resumes training from the epoch checkpoint that
@@ -19,11 +20,7 @@ class RoundJob(submitit.helpers.Checkpointable):
     """
 
     config_path: str
-    arch: str
-    dataset: str
-    method: str
-    trial: int
-    round_index: int
+    key: RoundKey
     out: str | None = None  # None: the workflow's path for this round
     previous: str | None = None
     checkpoint_dir: str | None = None  # not `checkpoint`: that name is submitit's requeue hook
@@ -37,17 +34,12 @@ class RoundJob(submitit.helpers.Checkpointable):
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
         config = load_config(self.config_path)
-        return str(
-            run_round(
-                config,
-                arch=self.arch,
-                dataset=self.dataset,
-                method=self.method,
-                trial=self.trial,
-                round_index=self.round_index,
-                out=self.out,
-                previous=self.previous,
-                checkpoint=self.checkpoint_dir,
-                progress=self.progress,
-            )
+        path = run_round(
+            config,
+            self.key,
+            out=self.out,
+            previous=self.previous,
+            checkpoint=self.checkpoint_dir,
+            progress=self.progress,
         )
+        return str(path)

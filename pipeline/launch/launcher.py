@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import time
-import uuid
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -24,7 +23,8 @@ import submitit
 from pipeline.config import ConfigError, load_config, run_spec
 from pipeline.launch.executors import make_executor, resources_for
 from pipeline.launch.jobs import RoundJob
-from pipeline.store.paths import checkpoint_dir
+from pipeline.store.key import RoundKey
+from pipeline.store.paths import checkpoint_dir, launch_file
 
 log = logging.getLogger("pipeline.launch")
 
@@ -39,10 +39,6 @@ class Cancelled(Exception):
 
 def _raise_cancelled(signum: int, frame: FrameType | None) -> None:
     raise Cancelled(signum)
-
-
-def _temporary(out: Path) -> Path:
-    return out.with_name(f".{out.name}.launch-{uuid.uuid4().hex[:8]}")
 
 
 SCHEDULER_CHECK_S = 30.0
@@ -64,13 +60,8 @@ def _wait(job: submitit.Job, interval: float) -> None:
 
 def launch_round(
     config_path: Path,
+    key: RoundKey,
     *,
-    run_hash: str,
-    arch: str,
-    dataset: str,
-    method: str,
-    trial: int,
-    round_index: int,
     out: Path,
     previous: Path | None,
     backend: str | None = None,
@@ -82,24 +73,19 @@ def launch_round(
     ``resources`` override the config's launcher settings (keys of ``Resources``; None: unset).
     """
     config = load_config(config_path)
-    spec = run_spec(config, arch, dataset, trial)
-    if spec.run_hash != run_hash:
+    spec = run_spec(config, key.arch, key.dataset, key.trial)
+    if spec.run_hash != key.run_hash:
         raise ConfigError(
-            f"the configuration hashes this run to {spec.run_hash}, but its output path says {run_hash}: "
+            f"the configuration hashes this run to {spec.run_hash}, but its output path says {key.run_hash}: "
             "the path is stale; let the workflow recompute its targets"
         )
     backend = backend or config.launcher.backend
-    job_name = f"{arch}-{dataset}-t{trial}-{method}-r{round_index}"
-    requested = resources_for(config.launcher, job_name, **(resources or {}))
+    requested = resources_for(config.launcher, key.name, **(resources or {}))
     out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _temporary(out)
+    temporary = launch_file(out)
     job = RoundJob(
         config_path=str(Path(config_path).resolve()),
-        arch=arch,
-        dataset=dataset,
-        method=method,
-        trial=trial,
-        round_index=round_index,
+        key=key,
         out=str(temporary.resolve()),
         previous=str(previous.resolve()) if previous else None,
         checkpoint_dir=str(checkpoint_dir(out).resolve()),
@@ -142,12 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True)
     rnd = sub.add_parser("round", help="launch one round")
     rnd.add_argument("--config", type=Path, required=True, help="resolved pipeline configuration (YAML)")
-    rnd.add_argument("--run-hash", required=True, help="the run hash the output path was built with")
-    rnd.add_argument("--arch", required=True)
-    rnd.add_argument("--dataset", required=True)
-    rnd.add_argument("--method", required=True, choices=("imp", "timp"))
-    rnd.add_argument("--trial", type=int, required=True)
-    rnd.add_argument("--round", type=int, required=True, dest="round_index")
+    RoundKey.add_arguments(rnd)
     rnd.add_argument("--out", type=Path, required=True)
     rnd.add_argument("--previous", type=Path)
     rnd.add_argument("--backend", choices=("inline", "local", "slurm"), help="default: the config's launcher.backend")
@@ -169,12 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         launch_round(
             args.config,
-            run_hash=args.run_hash,
-            arch=args.arch,
-            dataset=args.dataset,
-            method=args.method,
-            trial=args.trial,
-            round_index=args.round_index,
+            RoundKey.from_args(args),
             out=args.out,
             previous=args.previous,
             backend=args.backend,

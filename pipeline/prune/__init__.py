@@ -1,15 +1,48 @@
-"""Pruning: masks as first-class state, schedules, and the IMP / T-IMP methods."""
+"""Pruning: masks as first-class state, schedules, and the registry of methods.
 
-from pipeline.prune.methods import PRUNERS, Masks, PruneResult, check_masks, prune_round, tree_edges
-from pipeline.prune.schedule import keep_count, target_density
+Light to import (the workflow reads the method names before any job): the methods and what
+they share load on first use.
+"""
+
+from typing import Any
+
+from pipeline.prune.registry import (
+    Method,
+    PruneContext,
+    PruneResult,
+    default_methods,
+    get_method,
+    method_names,
+    register_method,
+    registry,
+)
+
+_LAZY = {
+    "check_masks": "pipeline.prune.select",
+    "keep_top": "pipeline.prune.select",
+    "prune_round": "pipeline.prune.select",
+    "keep_count": "pipeline.prune.schedule",
+    "target_density": "pipeline.prune.schedule",
+    "tree_edges": "pipeline.prune.methods.timp",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'pipeline.prune' has no attribute {name!r}")
+
 
 __all__ = [
-    "PRUNERS",
-    "Masks",
+    *_LAZY,
+    "Method",
+    "PruneContext",
     "PruneResult",
-    "check_masks",
-    "keep_count",
-    "prune_round",
-    "target_density",
-    "tree_edges",
+    "default_methods",
+    "get_method",
+    "method_names",
+    "register_method",
+    "registry",
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pipeline.config import PruningConfig
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.config import PruningConfig
 
 
 def target_density(cfg: PruningConfig, round_index: int) -> float:

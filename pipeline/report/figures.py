@@ -16,11 +16,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from pipeline.prune.registry import registry
 from pipeline.store import read_round
 from pipeline.topology.order import top_k
-
-METHOD_COLORS = {"imp": "#1f77b4", "timp": "#d62728"}
-METHOD_NAMES = {"imp": "IMP", "timp": "T-IMP"}
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
@@ -145,16 +143,19 @@ def weights_figure(dense_files: Sequence[str | Path], title: str, path: Path) ->
 
 
 def _by_method(ax: plt.Axes, table: pd.DataFrame, y: str, sd: str) -> None:
-    for method, rows in table.groupby("method"):
+    methods = registry()
+    for name, rows in table.groupby("method", sort=False):
+        method = methods.get(name)
         rows = rows.sort_values("compression")
         ax.errorbar(
             rows["compression"],
             rows[y],
             yerr=rows[sd].fillna(0),
-            marker="o",
+            marker=method.marker if method else "o",
             capsize=3,
-            color=METHOD_COLORS.get(method),
-            label=METHOD_NAMES.get(method, method),
+            color=method.color if method else None,
+            label=method.label if method else name,
+            ls="--" if method and method.control else "-",
         )
     ax.set_xscale("log", base=2)
     ax.set_xlabel("compression |W| / kept (log scale)")

@@ -78,14 +78,24 @@ def persistence_frame(results: Sequence[LayerPersistence]) -> pd.DataFrame:
 # --- aggregates over stored runs ----------------------------------------------------------
 
 
+def _in_registry_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Methods sort as the registry lists them (names it does not know, such as ``dense``, last)."""
+    from pipeline.prune.registry import method_names
+
+    known = method_names()
+    order = known + sorted(set(frame["method"]) - set(known))
+    return frame.assign(method=pd.Categorical(frame["method"], categories=order, ordered=True))
+
+
 def _mean_sd(frame: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
     """Mean and sample sd over trials of ``values`` per ``keys`` (``trials``: how many)."""
-    grouped = frame.groupby(keys, sort=True, dropna=False)
+    grouped = _in_registry_order(frame).groupby(keys, sort=True, dropna=False, observed=True)
     out = grouped[values].agg(["mean", "std"])
     out.columns = [f"{v}_{stat}" if stat == "std" else v for v, stat in out.columns]
     out = out.rename(columns={f"{v}_std": f"{v}_sd" for v in values})
     out["trials"] = grouped.size()
-    return out.reset_index()
+    out = out.reset_index()
+    return out.assign(method=out["method"].astype(str))
 
 
 def accuracy_table(rounds: pd.DataFrame) -> pd.DataFrame:
@@ -95,7 +105,7 @@ def accuracy_table(rounds: pd.DataFrame) -> pd.DataFrame:
     frame = with_retention(rounds)
     keys = ["arch", "dataset", "method", "round"]
     table = _mean_sd(frame, keys, ["compression", "test_acc", "np_retained", "eta_tau"])
-    capped = frame.groupby(keys)["capped"].any().reset_index(drop=True)
+    capped = _in_registry_order(frame).groupby(keys, sort=True, observed=True)["capped"].any().reset_index(drop=True)
     return table.assign(capped=capped.to_numpy()).drop(columns=["compression_sd", "eta_tau_sd"])
 
 
@@ -117,7 +127,8 @@ def overlap_table(layers: pd.DataFrame) -> pd.DataFrame:
 
     keys = ["arch", "dataset", "method", "round", "position", "layer", "kind", "m", "n"]
     table = _mean_sd(layers, keys, ["layer_density", "alpha", "overlap"]).drop(columns=["layer_density_sd", "alpha_sd"])
-    exact = [_exact_mean(group) for _, group in layers.groupby(keys, sort=True, dropna=False)]
+    groups = _in_registry_order(layers).groupby(keys, sort=True, dropna=False, observed=True)
+    exact = [_exact_mean(group) for _, group in groups]
     bounds, binomial, hyper = [], [], []
     for row, mean_overlap in zip(table.itertuples(), exact, strict=True):
         dense = row.kind != "conv" and row.layer_density * row.m * row.n >= row.m + row.n - 1

@@ -1,5 +1,6 @@
 """Persistence: the one home of file paths and of the HDF5 round-file schema."""
 
+from pipeline.store.key import RoundKey
 from pipeline.store.paths import checkpoint_dir, round_file, run_dir
 from pipeline.store.runfile import (
     SCHEMA_VERSION,
@@ -16,6 +17,7 @@ __all__ = [
     "DiagramRecord",
     "RoundData",
     "RoundFileError",
+    "RoundKey",
     "checkpoint_dir",
     "read_attrs",
     "read_round",

@@ -1,10 +1,15 @@
-"""Every path the pipeline writes, built in one place (the workflow imports these too).
+"""Every path the pipeline writes, built in one place (the workflow, the launcher, training and
+the tests import these).
 
 Layout (under the configured ``results`` directory)::
 
     runs/{arch}/{dataset}/{run_hash}/trial{t}/round0.h5          dense round, shared by methods
     runs/{arch}/{dataset}/{run_hash}/trial{t}/{method}/round{k}.h5
-    tables/…, figures/…                                         aggregates (workflow)
+    runs/…/round{k}.h5.ckpt/state.pt                            epoch checkpoint while it trains
+    logs/runs/…/round{k}.log, benchmarks/runs/…/round{k}.tsv    one per round job
+    tables/{name}.{csv,md}, figures/{arch}/{dataset}/{name}.png  aggregates
+    logs/tables.log, logs/eta_tau.log, logs/figures/{arch}/{dataset}.log
+    report.html
 
 ``run_hash`` hashes every setting that decides the numbers (``pipeline.config.run_hash``), so
 runs of different configurations never overwrite each other.
@@ -13,10 +18,15 @@ runs of different configurations never overwrite each other.
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 ROUND_PATTERN = "runs/{arch}/{dataset}/{run_hash}/trial{trial}/{method}/round{round}.h5"
 DENSE_PATTERN = "runs/{arch}/{dataset}/{run_hash}/trial{trial}/round0.h5"
+FIGURE_PATTERN = "figures/{arch}/{dataset}/{name}.png"
+TABLE_FORMATS = ("csv", "md")
+CHECKPOINT_NAME = "state.pt"
+RUN_CONFIG_DIR = Path(".snakemake/pipeline")
 
 
 def run_dir(results: str | Path, arch: str, dataset: str, run_hash: str) -> Path:
@@ -24,7 +34,7 @@ def run_dir(results: str | Path, arch: str, dataset: str, run_hash: str) -> Path
 
 
 def round_file(
-    results: str | Path, arch: str, dataset: str, run_hash: str, trial: int, method: str, round_index: int
+    results: str | Path, arch: str, dataset: str, run_hash: str, trial: int, method: str | None, round_index: int
 ) -> Path:
     """The HDF5 file of one round; round 0 is shared by all methods of a trial."""
     if round_index == 0:
@@ -34,13 +44,56 @@ def round_file(
     )
 
 
+def log_of(results: str | Path, pattern: str) -> str:
+    """The log file of a job whose output is ``results/pattern`` (a path or wildcard pattern)."""
+    return f"{results}/logs/{Path(pattern).with_suffix('.log')}"
+
+
+def benchmark_of(results: str | Path, pattern: str) -> str:
+    """The Snakemake ``benchmark:`` file of a round job (it times the launcher, queue wait included)."""
+    return f"{results}/benchmarks/{Path(pattern).with_suffix('.tsv')}"
+
+
+def table_file(results: str | Path, name: str, ext: str) -> str:
+    return f"{results}/tables/{name}.{ext}"
+
+
+def figure_file(results: str | Path, arch: str, dataset: str, name: str) -> str:
+    return f"{results}/{FIGURE_PATTERN.format(arch=arch, dataset=dataset, name=name)}"
+
+
+def report_file(results: str | Path) -> str:
+    return f"{results}/report.html"
+
+
+def run_config_file(run_hash: str) -> Path:
+    """The validated configuration a run's jobs read, named by the run hash."""
+    return RUN_CONFIG_DIR / f"config-{run_hash}.yaml"
+
+
 def checkpoint_dir(out: str | Path) -> Path:
     """Training checkpoints of the round that writes ``out`` (removed when it completes)."""
     out = Path(out)
     return out.with_name(out.name + ".ckpt")
 
 
+def checkpoint_file(directory: str | Path) -> Path:
+    return Path(directory) / CHECKPOINT_NAME
+
+
 def partial_file(out: str | Path) -> Path:
     """Where a round file is written before it is complete (renamed into place at the end)."""
     out = Path(out)
     return out.with_name(f".{out.name}.partial-{os.getpid()}")
+
+
+def launch_file(out: str | Path) -> Path:
+    """Where a launcher's job writes a round before the launcher moves it to ``out``."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.launch-{uuid.uuid4().hex[:8]}")
+
+
+def sibling_partial(path: str | Path) -> Path:
+    """The temporary name of a small file (checkpoint, run config) written then renamed."""
+    path = Path(path)
+    return path.with_name(path.name + ".partial")

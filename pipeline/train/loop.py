@@ -22,11 +22,10 @@ from torch import nn
 
 from pipeline.config import TrainingConfig
 from pipeline.data.device import DeviceData
+from pipeline.store.paths import checkpoint_file, sibling_partial
 from pipeline.train.masking import ModelMasks
 
 log = logging.getLogger("pipeline.train")
-
-CHECKPOINT_NAME = "state.pt"
 
 
 @dataclass
@@ -90,7 +89,7 @@ def evaluate(model: nn.Module, data: DeviceData, batch_size: int, autocast: bool
 
 
 def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    partial = path.with_name(path.name + ".partial")
+    partial = sibling_partial(path)
     torch.save(payload, partial)
     partial.replace(path)
 
@@ -124,7 +123,7 @@ def train(
     snapshot: dict[str, torch.Tensor] | None = None
     start = 0
 
-    path = checkpoint_dir / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    path = checkpoint_file(checkpoint_dir) if checkpoint_dir is not None else None
     if path is not None and path.exists():
         state = torch.load(path, map_location=device, weights_only=False)
         if state.get("fingerprint") == fingerprint:

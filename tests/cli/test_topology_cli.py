@@ -101,7 +101,9 @@ def test_persistence_counts_the_present_tree_under_every_preset(capsys, tmp_path
         assert code == 0
         frames[preset] = pd.read_csv(io.StringIO(out)).set_index("layer")
     paper, rieck = frames["paper"], frames["rieck"]
-    pd.testing.assert_frame_equal(rieck[["weights", "mst_edges", "eta_tau"]], paper[["weights", "mst_edges", "eta_tau"]])
+    pd.testing.assert_frame_equal(
+        rieck[["weights", "mst_edges", "eta_tau"]], paper[["weights", "mst_edges", "eta_tau"]]
+    )
     assert paper.loc["net.11.weight", "mst_edges"] == 100 + 10 - paper.loc["net.11.weight", "components"]
     assert rieck.loc["net.11.weight", "components"] == 1
 

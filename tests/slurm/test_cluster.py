@@ -21,7 +21,7 @@ from pipeline.config import load_config
 from pipeline.launch import Resources, RoundJob, make_executor
 from pipeline.rounds import run_round
 from pipeline.store import checkpoint_dir, read_round
-from tests.conftest import tiny_settings
+from tests.conftest import round_key, tiny_settings
 from tests.workflow.conftest import ROOT, SNAKEMAKE, snakemake, snakemake_env, write_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
@@ -188,7 +188,8 @@ def test_preempted_round_requeues_and_resumes_from_its_checkpoint(tmp_path):
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(settings_))
     out = tmp_path / "preempted.h5"
-    job = RoundJob(str(config_path), "fcn", "mnist-5k", "imp", 0, 0, str(out), None, str(checkpoint_dir(out)))
+    key = round_key(load_config(config_path), 0)
+    job = RoundJob(str(config_path), key, str(out), None, str(checkpoint_dir(out)))
     executor = make_executor(
         "slurm", tmp_path / "submitit" / "%j", Resources(cpus=1, mem_mb=1024, time_min=10, partition="gpu")
     )
@@ -213,17 +214,7 @@ def test_preempted_round_requeues_and_resumes_from_its_checkpoint(tmp_path):
         submitted.cancel(check=False)
     resumed = read_round(out)
     assert resumed.attrs["resumed_from_epoch"] >= 3, "the requeued job resumed instead of starting over"
-    reference = read_round(
-        run_round(
-            load_config(config_path),
-            arch="fcn",
-            dataset="mnist-5k",
-            method="imp",
-            trial=0,
-            round_index=0,
-            out=tmp_path / "reference.h5",
-        )
-    )
+    reference = read_round(run_round(load_config(config_path), key, out=tmp_path / "reference.h5"))
     for name in reference.weights:
         assert np.array_equal(resumed.weights[name], reference.weights[name]), name
 

@@ -14,19 +14,19 @@ rule tables:
         **{
             f"{name}_{ext}": (
                 report(
-                    f"{RESULTS}/tables/{name}.{ext}",
+                    paths.table_file(RESULTS, name, ext),
                     caption=f"../report/table_{name}.rst",
                     category="Tables",
                     labels={"table": name},
                 )
                 if ext == "csv"
-                else f"{RESULTS}/tables/{name}.{ext}"
+                else paths.table_file(RESULTS, name, ext)
             )
             for name in TABLES
-            for ext in ("csv", "md")
+            for ext in paths.TABLE_FORMATS
         },
     log:
-        f"{RESULTS}/logs/tables.log",
+        paths.log_of(RESULTS, "tables"),
     conda:
         "../../envs/pipeline.yaml"
     params:
@@ -40,14 +40,14 @@ rule eta_tau:
         dense_round_files(),
     output:
         csv=report(
-            f"{RESULTS}/tables/eta_tau.csv",
+            paths.table_file(RESULTS, "eta_tau", "csv"),
             caption="../report/table_eta_tau.rst",
             category="Tables",
             labels={"table": "eta_tau"},
         ),
-        md=f"{RESULTS}/tables/eta_tau.md",
+        md=paths.table_file(RESULTS, "eta_tau", "md"),
     log:
-        f"{RESULTS}/logs/eta_tau.log",
+        paths.log_of(RESULTS, "eta_tau"),
     conda:
         "../../envs/pipeline.yaml"
     params:
@@ -62,7 +62,7 @@ rule figures:
     output:
         **{
             name: report(
-                f"{RESULTS}/figures/{{arch}}/{{dataset}}/{name}.png",
+                paths.figure_file(RESULTS, "{arch}", "{dataset}", name),
                 caption=f"../report/figure_{name}.rst",
                 category="Figures",
                 subcategory="{arch} on {dataset}",
@@ -71,7 +71,7 @@ rule figures:
             for name in FIGURES
         },
     log:
-        f"{RESULTS}/logs/figures/{{arch}}/{{dataset}}.log",
+        paths.log_of(RESULTS, "figures/{arch}/{dataset}"),
     conda:
         "../../envs/pipeline.yaml"
     params:

@@ -6,8 +6,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from pipeline.config import ConfigError, load_config, run_spec, to_dict
+from pipeline.prune import method_names
 from pipeline.report import FIGURES
-from pipeline.store import paths
+from pipeline.store import RoundKey, paths
 
 try:
     CFG = load_config(config)
@@ -37,11 +38,11 @@ def _write_run_config(run_hash):
     Its name changes only when the run's results would (the hash is in every output path),
     so settings that leave results alone (trials, launcher, data root) rerun nothing.
     """
-    path = Path(".snakemake/pipeline") / f"config-{run_hash}.yaml"
+    path = paths.run_config_file(run_hash)
     text = yaml.safe_dump(to_dict(CFG), sort_keys=True)
     if not path.exists() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
+        partial = paths.sibling_partial(path)
         partial.write_text(text)
         partial.replace(path)
     return str(path)
@@ -59,22 +60,21 @@ wildcard_constraints:
     dataset="[a-z0-9-]+",
     run_hash="[0-9a-f]{10}",
     trial=r"\d+",
-    method="imp|timp",
+    method="|".join(method_names()),
     round=r"[1-9]\d*",
 
 
 def round_path(arch, dataset, trial, method, round_index):
     run_hash = RUN_HASH[f"{arch}/{dataset}"]
-    return str(
-        paths.round_file(RESULTS, arch, dataset, run_hash, trial, method, round_index)
-    )
+    key = RoundKey(arch, dataset, run_hash, trial, round_index, method)
+    return str(key.file(RESULTS))
 
 
 def pair_round_files(arch, dataset):
     """Every round file of one pair: the shared dense round, then each method's rounds."""
     files = []
     for trial in range(CFG.grid.trials):
-        files.append(round_path(arch, dataset, trial, "dense", 0))
+        files.append(round_path(arch, dataset, trial, None, 0))
         for method in CFG.grid.methods:
             for k in range(1, CFG.grid.rounds + 1):
                 files.append(round_path(arch, dataset, trial, method, k))
@@ -83,7 +83,7 @@ def pair_round_files(arch, dataset):
 
 def dense_round_files():
     return [
-        round_path(arch, dataset, trial, "dense", 0)
+        round_path(arch, dataset, trial, None, 0)
         for arch, dataset in PAIRS
         for trial in range(CFG.grid.trials)
     ]
@@ -93,32 +93,25 @@ def all_round_files():
     return [f for arch, dataset in PAIRS for f in pair_round_files(arch, dataset)]
 
 
+def round_key_args(wildcards):
+    """The round's key as the launcher's command-line arguments."""
+    return " ".join(RoundKey.from_wildcards(wildcards).to_args())
+
+
 def previous_round(wildcards):
     """Round k - 1 of the same method; round 1 continues the shared dense round."""
-    k = int(wildcards.round)
-    method = wildcards.method if k > 1 else "dense"
-    return str(
-        paths.round_file(
-            RESULTS,
-            wildcards.arch,
-            wildcards.dataset,
-            wildcards.run_hash,
-            int(wildcards.trial),
-            method,
-            k - 1,
-        )
-    )
+    return str(RoundKey.from_wildcards(wildcards).previous.file(RESULTS))
 
 
 def figure_files(arch, dataset):
-    return [f"{RESULTS}/figures/{arch}/{dataset}/{name}.png" for name in FIGURES]
+    return [paths.figure_file(RESULTS, arch, dataset, name) for name in FIGURES]
 
 
 def final_outputs():
     targets = [
-        f"{RESULTS}/tables/{name}.{ext}"
+        paths.table_file(RESULTS, name, ext)
         for name in [*TABLES, "eta_tau"]
-        for ext in ("csv", "md")
+        for ext in paths.TABLE_FORMATS
     ]
     for arch, dataset in PAIRS:
         targets += figure_files(arch, dataset)

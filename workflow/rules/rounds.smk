@@ -6,9 +6,9 @@ rule dense_round:
     output:
         f"{RESULTS}/{paths.DENSE_PATTERN}",
     log:
-        f"{RESULTS}/logs/{paths.DENSE_PATTERN}".replace(".h5", ".log"),
+        paths.log_of(RESULTS, paths.DENSE_PATTERN),
     benchmark:
-        f"{RESULTS}/benchmarks/{paths.DENSE_PATTERN}".replace(".h5", ".tsv")
+        paths.benchmark_of(RESULTS, paths.DENSE_PATTERN)
     conda:
         "../../envs/pipeline.yaml"
     threads: HEAVY_THREADS
@@ -20,12 +20,11 @@ rule dense_round:
         slurm_partition=CFG.launcher.partition,
     params:
         config=run_config,
+        key=round_key_args,
     shell:
-        "python -m pipeline.launch round --config {params.config} --run-hash {wildcards.run_hash}"
-        " --arch {wildcards.arch} --dataset {wildcards.dataset} --method imp --trial {wildcards.trial}"
-        " --round 0 --out {output} --gpus {resources.gpus} --cpus {resources.cpus}"
-        " --mem-mb {resources.mem_mb} --time-min {resources.runtime}"
-        " --partition '{resources.slurm_partition}' > {log} 2>&1"
+        "python -m pipeline.launch round --config {params.config} {params.key} --out {output}"
+        " --gpus {resources.gpus} --cpus {resources.cpus} --mem-mb {resources.mem_mb}"
+        " --time-min {resources.runtime} --partition '{resources.slurm_partition}' > {log} 2>&1"
 
 
 rule prune_round:
@@ -34,9 +33,9 @@ rule prune_round:
     output:
         f"{RESULTS}/{paths.ROUND_PATTERN}",
     log:
-        f"{RESULTS}/logs/{paths.ROUND_PATTERN}".replace(".h5", ".log"),
+        paths.log_of(RESULTS, paths.ROUND_PATTERN),
     benchmark:
-        f"{RESULTS}/benchmarks/{paths.ROUND_PATTERN}".replace(".h5", ".tsv")
+        paths.benchmark_of(RESULTS, paths.ROUND_PATTERN)
     conda:
         "../../envs/pipeline.yaml"
     threads: HEAVY_THREADS
@@ -48,9 +47,9 @@ rule prune_round:
         slurm_partition=CFG.launcher.partition,
     params:
         config=run_config,
+        key=round_key_args,
     shell:
-        "python -m pipeline.launch round --config {params.config} --run-hash {wildcards.run_hash}"
-        " --arch {wildcards.arch} --dataset {wildcards.dataset} --method {wildcards.method}"
-        " --trial {wildcards.trial} --round {wildcards.round} --out {output} --previous {input.previous}"
-        " --gpus {resources.gpus} --cpus {resources.cpus} --mem-mb {resources.mem_mb}"
-        " --time-min {resources.runtime} --partition '{resources.slurm_partition}' > {log} 2>&1"
+        "python -m pipeline.launch round --config {params.config} {params.key} --out {output}"
+        " --previous {input.previous} --gpus {resources.gpus} --cpus {resources.cpus}"
+        " --mem-mb {resources.mem_mb} --time-min {resources.runtime}"
+        " --partition '{resources.slurm_partition}' > {log} 2>&1"

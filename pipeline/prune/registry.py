@@ -1,0 +1,112 @@
+"""Pruning methods by name: every module of ``pipeline.prune.methods`` registers one.
+
+A method says what the rest of the pipeline needs to know about it — its name, label and plot
+style, whether it is a control, what it needs to score — and how it prunes. Every list of
+method names (configuration, schema, wildcards, command lines, figures, tables) comes from
+here, so a new method is one new module. Method modules import only numpy at module level (the
+workflow reads this registry before any job); heavy imports go inside their functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from pipeline.config import PruningConfig
+    from pipeline.models.probe import PrunableWeight
+
+Need = Literal["rewind", "rng", "model", "batch"]
+"""Inputs a method may ask for beyond the trained weights and current masks."""
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """New masks, the budget each pruned layer had, and the layers kept above their budget."""
+
+    masks: dict[str, np.ndarray]
+    density: float
+    budgets: dict[str, int]
+    capped: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PruneContext:
+    """Everything a method may score with; the optional inputs are filled when it needs them.
+
+    ``values`` are the previous round's trained weights, ``masks`` its masks; ``rewind`` the
+    rewind point; ``rng`` a generator seeded per trial and round (the same for every method);
+    ``model`` the network at the rewind point and ``batch`` (images, labels) from the training
+    data, for gradient-based scores.
+    """
+
+    weights: Sequence[PrunableWeight]
+    values: Mapping[str, np.ndarray]
+    masks: Mapping[str, np.ndarray]
+    cfg: PruningConfig
+    round_index: int
+    rewind: Mapping[str, np.ndarray] | None = None
+    rng: np.random.Generator | None = None
+    model: Any = None
+    batch: Any = None
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered pruning method."""
+
+    name: str
+    label: str
+    color: str
+    prune: Callable[[PruneContext], PruneResult]
+    marker: str = "o"
+    control: bool = False
+    needs: frozenset[Need] = frozenset()
+    summary: str = ""
+
+
+_METHODS: dict[str, Method] = {}
+_DISCOVERED = False
+
+
+def register_method(method: Method) -> Method:
+    """Add ``method`` to the registry (a method module calls this at import)."""
+    if method.name in _METHODS:
+        raise ValueError(f"a pruning method named {method.name!r} is already registered")
+    if not method.name.isidentifier() or method.name != method.name.lower():
+        raise ValueError(f"method name {method.name!r}: use lower-case letters, digits and underscores")
+    _METHODS[method.name] = method
+    return method
+
+
+def registry() -> dict[str, Method]:
+    """Every registered method, in the order of their modules' names."""
+    global _DISCOVERED
+    if not _DISCOVERED:
+        _DISCOVERED = True
+        from pipeline.prune import methods as package
+
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+            importlib.import_module(f"{package.__name__}.{info.name}")
+    return _METHODS
+
+
+def method_names() -> list[str]:
+    return list(registry())
+
+
+def default_methods() -> tuple[str, ...]:
+    """What a grid compares when it names no methods: every method that is not a control."""
+    return tuple(name for name, method in registry().items() if not method.control)
+
+
+def get_method(name: str) -> Method:
+    methods = registry()
+    if name not in methods:
+        raise ValueError(f"no such pruning method {name!r}: allowed values are {list(methods)}")
+    return methods[name]
