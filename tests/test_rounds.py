@@ -15,7 +15,7 @@ import yaml
 from pipeline.cli import main
 from pipeline.models import build_model, example_input, prunable_weights
 from pipeline.prune import tree_edges
-from pipeline.report import FIGURES
+from pipeline.report.registry import figures
 from pipeline.rounds import run_round, start_weights
 from pipeline.store import checkpoint_dir, read_round
 from pipeline.topology import PRESETS
@@ -181,4 +181,4 @@ def test_gated_cells_run_the_whole_path(tmp_path, arch):
         assert timp.masks[w.name].ravel()[tree_edges(w, dense.weights[w.name], dense.masks[w.name])].all(), w.name
     out = tmp_path / "figures"
     assert main(["figures", *map(str, files), "--out-dir", str(out)]) == 0
-    assert sorted(p.stem for p in out.glob("*.png")) == sorted(FIGURES)
+    assert sorted(p.stem for p in out.glob("*.png")) == sorted(figures())

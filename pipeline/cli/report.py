@@ -11,10 +11,11 @@ from pipeline.report.formats import render
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     tables = subparsers.add_parser(
         "tables",
-        help="overlap, NP and accuracy-vs-compression tables (CSV + Markdown) from round files",
+        help="the registered tables (CSV + Markdown) of a grid, from its round files",
         description=(
-            "Aggregate round files into tables, mean ± sd over trials: accuracy (accuracy and NP retained vs "
-            "compression), overlap (top-α vs MaxST per layer with the bound and chance), np_rounds, np_epochs."
+            "Aggregate round files into every registered table, mean ± sd over trials: accuracy (accuracy and "
+            "NP retained vs compression), overlap (top-α vs MaxST per layer with the bound and chance), "
+            "np_rounds, np_epochs."
         ),
     )
     tables.add_argument("files", type=Path, nargs="+", help="round files (.h5)")
@@ -45,10 +46,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     figures.set_defaults(func=run_figures)
 
 
-def _figure_names() -> tuple[str, ...]:
-    from pipeline.report import FIGURES
+def _figure_names() -> list[str]:
+    from pipeline.report.registry import figures
 
-    return FIGURES
+    return list(figures())
 
 
 def _write(frame, out_dir: Path, name: str) -> None:
@@ -59,13 +60,11 @@ def _write(frame, out_dir: Path, name: str) -> None:
 
 def run_tables(args: argparse.Namespace) -> None:
     from pipeline.report.collect import collect
-    from pipeline.report.tables import accuracy_table, np_epoch_table, np_round_table, overlap_table
+    from pipeline.report.registry import tables
 
     data = collect(args.files)
-    _write(accuracy_table(data.rounds), args.out_dir, "accuracy")
-    _write(overlap_table(data.layers), args.out_dir, "overlap")
-    _write(np_round_table(data.layers), args.out_dir, "np_rounds")
-    _write(np_epoch_table(data.epochs), args.out_dir, "np_epochs")
+    for name, table in tables().items():
+        _write(table.make(data), args.out_dir, name)
 
 
 def _trials(n: int) -> str:
@@ -76,7 +75,7 @@ def run_eta_table(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from pipeline.report.published import PAPER_PAIRS
-    from pipeline.report.tables import eta_comparison
+    from pipeline.report.topology import eta_comparison
     from pipeline.store import read_round
 
     trained: dict[tuple[str, str], list] = {}
@@ -95,22 +94,10 @@ def run_eta_table(args: argparse.Namespace) -> None:
 
 
 def run_figures(args: argparse.Namespace) -> None:
-    from pipeline.report import figures as fig
     from pipeline.report.collect import collect
-    from pipeline.report.tables import accuracy_table, overlap_table
+    from pipeline.report.figures import PairData
+    from pipeline.report.registry import figures
 
-    data = collect(args.files)
-    pairs = data.rounds[["arch", "dataset"]].drop_duplicates()
-    if len(pairs) != 1:
-        raise ValueError(f"figures take the files of one pair; got {len(pairs)} pairs")
-    title = f"{pairs.iloc[0]['arch']} on {pairs.iloc[0]['dataset']}"
-    dense_files = sorted(data.rounds.loc[data.rounds["round"] == 0, "file"].unique())
-    accuracy = accuracy_table(data.rounds)
-    eta = data.rounds.loc[data.rounds["round"] == 0, "eta_tau_weights"].mean()
-    out = args.out_dir
-    fig.np_epochs_figure(data.epochs, title, out / "np_epochs.png")
-    fig.diagram_figure(dense_files[0], title, out / "diagram.png")
-    fig.overlap_figure(overlap_table(data.layers), title, out / "overlap.png")
-    fig.weights_figure(dense_files, title, out / "weights.png")
-    fig.accuracy_figure(accuracy, eta, title, out / "accuracy.png")
-    fig.retention_figure(accuracy, title, out / "np_retention.png")
+    pair = PairData(collect(args.files))
+    for name, figure in figures().items():
+        figure.make(pair, args.out_dir / f"{name}.png")

@@ -13,7 +13,7 @@ import torch
 from pipeline.data.registry import DATASETS, get_dataset_info
 from pipeline.models import build_model, example_input, list_models, model_layers
 from pipeline.report.formats import FORMATS, render
-from pipeline.report.tables import eta_counts, eta_frame, persistence_frame
+from pipeline.report.topology import eta_counts, eta_frame, persistence_frame
 from pipeline.topology.conventions import PRESETS, Convention
 from pipeline.topology.diagram import network_persistence
 from pipeline.topology.overlap import chance_level, lower_bound

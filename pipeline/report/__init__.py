@@ -1,4 +1,4 @@
-"""Tables and figures built from topology results and stored runs."""
+"""Tables and figures built from topology results and stored runs.
 
-FIGURES = ("np_epochs", "diagram", "overlap", "weights", "accuracy", "np_retention")
-"""The figures of every architecture/data-set pair (``results/figures/{arch}/{dataset}/{name}.png``)."""
+The per-pair figures and the grid's tables are registries (``pipeline.report.registry``).
+"""

@@ -1,27 +1,70 @@
-"""Seaborn figures of one architecture/data-set pair (docs/science.md §7 and the IMP vs T-IMP curves).
+"""Seaborn figures of one architecture/data-set pair (docs/science.md §7 and the method curves),
+registered by name (``pipeline.report.registry``): each draws one PNG from a ``PairData``.
 
 Every figure shows mean ± sd over trials where trials exist and says so in its title.
+matplotlib and seaborn load on the first drawing, so listing the figures stays cheap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from pipeline.prune.registry import registry
+from pipeline.report.collect import Collection
+from pipeline.report.registry import register_figure
+from pipeline.report.tables import accuracy_table, overlap_table
 from pipeline.store import read_round
-from pipeline.topology.order import top_k
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+
+
+@dataclass
+class PairData:
+    """What the figures of one architecture/data-set pair draw from."""
+
+    collection: Collection
+    title: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        pairs = self.collection.rounds[["arch", "dataset"]].drop_duplicates()
+        if len(pairs) != 1:
+            raise ValueError(f"figures take the files of one pair; got {len(pairs)} pairs")
+        self.title = f"{pairs.iloc[0]['arch']} on {pairs.iloc[0]['dataset']}"
+
+    @cached_property
+    def dense_files(self) -> list[str]:
+        rounds = self.collection.rounds
+        return sorted(rounds.loc[rounds["round"] == 0, "file"].unique())
+
+    @cached_property
+    def accuracy(self) -> pd.DataFrame:
+        return accuracy_table(self.collection.rounds)
+
+    @cached_property
+    def overlap(self) -> pd.DataFrame:
+        return overlap_table(self.collection.layers)
+
+
+def _plotting() -> tuple[Any, Any]:
+    """pyplot (headless) and seaborn, imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    return plt, sns
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
+    plt, _ = _plotting()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
@@ -32,8 +75,13 @@ def _short(layer: str) -> str:
     return layer.removesuffix(".weight")
 
 
-def np_epochs_figure(epochs: pd.DataFrame, title: str, path: Path) -> None:
+@register_figure("np_epochs")
+def np_epochs_figure(pair: PairData, path: Path) -> None:
     """Fig. 1: per-layer normalised NP and total NP over the dense round's epochs."""
+    import matplotlib
+
+    plt, sns = _plotting()
+    epochs, title = pair.collection.epochs, pair.title
     dense = epochs[epochs["round"] == 0] if not epochs.empty else epochs
     dense = dense[dense["method"] == dense["method"].iloc[0]] if not dense.empty else dense
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
@@ -57,9 +105,12 @@ def np_epochs_figure(epochs: pd.DataFrame, title: str, path: Path) -> None:
     _save(fig, path)
 
 
-def diagram_figure(dense_file: str | Path, title: str, path: Path) -> None:
+@register_figure("diagram")
+def diagram_figure(pair: PairData, path: Path) -> None:
     """Fig. 2: the persistence diagram of the first layer of a dense network."""
-    data = read_round(dense_file, metrics=False)
+    plt, sns = _plotting()
+    title = pair.title
+    data = read_round(pair.dense_files[0], metrics=False)
     name, record = next(iter(data.diagrams.items()))
     fig, (ax, hist) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1, 1.4]})
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
@@ -88,8 +139,11 @@ def diagram_figure(dense_file: str | Path, title: str, path: Path) -> None:
     _save(fig, path)
 
 
-def overlap_figure(overlap: pd.DataFrame, title: str, path: Path) -> None:
+@register_figure("overlap")
+def overlap_figure(pair: PairData, path: Path) -> None:
     """Fig. 3: top-α vs MaxST overlap per layer (dense round), bound and chance per layer."""
+    plt, _ = _plotting()
+    overlap, title = pair.overlap, pair.title
     dense = overlap[overlap["round"] == 0]
     dense = dense[dense["method"] == dense["method"].iloc[0]].reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(dense)), 4))
@@ -114,6 +168,8 @@ def overlap_figure(overlap: pd.DataFrame, title: str, path: Path) -> None:
 
 
 def _normalised_sets(dense_file: str | Path) -> pd.DataFrame:
+    from pipeline.topology.order import top_k
+
     data = read_round(dense_file, metrics=False)
     rows = []
     for name, record in data.diagrams.items():
@@ -131,8 +187,11 @@ def _normalised_sets(dense_file: str | Path) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def weights_figure(dense_files: Sequence[str | Path], title: str, path: Path) -> None:
+@register_figure("weights")
+def weights_figure(pair: PairData, path: Path) -> None:
     """Fig. 5: normalised weight values of the top-α weights vs the MaxST weights, per layer."""
+    plt, sns = _plotting()
+    dense_files, title = pair.dense_files, pair.title
     frame = pd.concat([_normalised_sets(f) for f in dense_files], ignore_index=True)
     layers = frame["layer"].unique()
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(layers)), 4))
@@ -161,22 +220,29 @@ def _by_method(ax: plt.Axes, table: pd.DataFrame, y: str, sd: str) -> None:
     ax.set_xlabel("compression |W| / kept (log scale)")
 
 
-def accuracy_figure(accuracy: pd.DataFrame, eta_tau: float | None, title: str, path: Path) -> None:
-    """Test accuracy against compression for IMP and T-IMP (mean ± sd over trials)."""
+@register_figure("accuracy")
+def accuracy_figure(pair: PairData, path: Path) -> None:
+    """Test accuracy against compression per method (mean ± sd over trials), with the network's
+    η_τ counted in weights (conv layers: kernel parameters)."""
+    plt, _ = _plotting()
+    rounds = pair.collection.rounds
+    eta_tau = rounds.loc[rounds["round"] == 0, "eta_tau_weights"].mean()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    _by_method(ax, accuracy, "test_acc", "test_acc_sd")
+    _by_method(ax, pair.accuracy, "test_acc", "test_acc_sd")
     if eta_tau:
         ax.axvline(eta_tau, color="grey", ls="--", lw=1, label=f"η_τ of the network = {eta_tau:.1f}")
-    ax.set(ylabel="test accuracy", title=f"{title}: accuracy vs compression")
+    ax.set(ylabel="test accuracy", title=f"{pair.title}: accuracy vs compression")
     ax.legend(fontsize=8)
     _save(fig, path)
 
 
-def retention_figure(accuracy: pd.DataFrame, title: str, path: Path) -> None:
+@register_figure("np_retention")
+def retention_figure(pair: PairData, path: Path) -> None:
     """Total neural persistence relative to the dense network, against compression."""
+    plt, _ = _plotting()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    _by_method(ax, accuracy, "np_retained", "np_retained_sd")
+    _by_method(ax, pair.accuracy, "np_retained", "np_retained_sd")
     ax.axhline(1.0, color="grey", ls="--", lw=1)
-    ax.set(ylabel="total NP / dense total NP", title=f"{title}: neural persistence retained")
+    ax.set(ylabel="total NP / dense total NP", title=f"{pair.title}: neural persistence retained")
     ax.legend(fontsize=8)
     _save(fig, path)

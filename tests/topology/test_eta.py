@@ -3,7 +3,7 @@ import pytest
 
 from pipeline.data.registry import get_dataset_info
 from pipeline.models import build_model, example_input, model_layers
-from pipeline.report.tables import eta_counts
+from pipeline.report.topology import eta_counts
 from pipeline.topology.diagram import spanning_forest
 from pipeline.topology.eta import aggregate, closed_form, conv_closed_form, counted, recurrent_closed_form
 from pipeline.topology.graphs import ConvGeometry, ConvLayer, DenseLayer

@@ -15,7 +15,7 @@ rule tables:
             f"{name}_{ext}": (
                 report(
                     paths.table_file(RESULTS, name, ext),
-                    caption=f"../report/table_{name}.rst",
+                    caption=f"../report/{tables()[name].caption}",
                     category="Tables",
                     labels={"table": name},
                 )
@@ -63,7 +63,7 @@ rule figures:
         **{
             name: report(
                 paths.figure_file(RESULTS, "{arch}", "{dataset}", name),
-                caption=f"../report/figure_{name}.rst",
+                caption=f"../report/{figures()[name].caption}",
                 category="Figures",
                 subcategory="{arch} on {dataset}",
                 labels={"pair": "{arch}/{dataset}", "figure": name},

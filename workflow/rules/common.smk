@@ -7,7 +7,7 @@ from snakemake.utils import validate
 
 from pipeline.config import ConfigError, load_config, run_spec, to_dict
 from pipeline.prune import method_names
-from pipeline.report import FIGURES
+from pipeline.report.registry import figures, tables
 from pipeline.store import RoundKey, paths
 
 try:
@@ -23,7 +23,8 @@ HEAVY_THREADS = (
     if CFG.launcher.backend in ("inline", "local")
     else 1
 )
-TABLES = ["accuracy", "overlap", "np_rounds", "np_epochs"]
+TABLES = list(tables())
+FIGURES = list(figures())
 
 
 RUN_HASH = {

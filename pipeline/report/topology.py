@@ -1,0 +1,142 @@
+"""Topology tables of one model: η_τ per layer with aggregates (both conventions), per-layer
+persistence. The ``eta``, ``persistence`` and ``eta-table`` verbs print these."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+
+from pipeline.topology.conventions import ConvGraph
+from pipeline.topology.diagram import LayerPersistence, spanning_forest
+from pipeline.topology.eta import EtaCount, aggregate, closed_form, counted
+from pipeline.topology.graphs import ConvLayer, Layer
+
+ETA_COLUMNS = ["layer", "kind", "m", "n", "weights", "mst_edges", "eta_tau"]
+PARAM_COLUMNS = ["params", "mst_params", "eta_tau_params"]
+
+
+def eta_counts(layers: Sequence[Layer], conv_graph: ConvGraph) -> list[EtaCount]:
+    """Per-layer η_τ sizes: closed forms; exact conv layers also count the kernel parameters
+    their spanning forest uses on the given weights (the parameter-level η_τ)."""
+    rows = []
+    for layer in layers:
+        row = closed_form(layer, conv_graph)
+        if row is None:
+            continue
+        if isinstance(layer, ConvLayer) and conv_graph == "exact":
+            row = EtaCount(**{**asdict(row), "mst_params": counted(layer, spanning_forest(layer)).mst_params})
+        rows.append(row)
+    return rows
+
+
+def eta_frame(rows: Sequence[EtaCount]) -> pd.DataFrame:
+    """One row per layer, then the aggregates; parameter columns only when some row has them."""
+    records = [
+        {**asdict(row), "eta_tau": row.eta_tau, "eta_tau_params": row.eta_tau_params}
+        for row in [*rows, *aggregate(rows)]
+    ]
+    frame = pd.DataFrame.from_records(records).astype({"m": "Int64", "n": "Int64"})
+    frame.loc[frame["kind"] == "aggregate", ["m", "n"]] = pd.NA
+    with_params = frame["params"].notna().any()
+    columns = ETA_COLUMNS + (PARAM_COLUMNS if with_params else [])
+    frame = frame[columns]
+    if with_params:
+        frame = frame.astype({"params": "Int64", "mst_params": "Int64"})
+    return frame
+
+
+def persistence_frame(results: Sequence[LayerPersistence]) -> pd.DataFrame:
+    """Per-layer NP, normalised NP and counted η_τ, then a ``total`` row (sum of NP)."""
+    records = []
+    for r in results:
+        eta = counted(r.layer, r.tree)
+        records.append(
+            {
+                "layer": r.layer.name,
+                "kind": r.layer.kind,
+                "vertices": r.forest.n_vertices,
+                "weights": eta.weights,
+                "mst_edges": eta.mst_edges,
+                "components": r.forest.n_components,
+                "w_max": r.diagram.w_max,
+                "np": r.neural_persistence,
+                "normalized_np": r.normalized,
+                "eta_tau": eta.eta_tau,
+                "degenerate": r.diagram.degenerate,
+            }
+        )
+    frame = pd.DataFrame.from_records(records)
+    total = {"layer": "total", "kind": "aggregate", "np": frame["np"].sum() if len(frame) else 0.0}
+    frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
+    integers = ["vertices", "weights", "mst_edges", "components"]
+    return frame.astype({**dict.fromkeys(integers, "Int64"), "degenerate": "boolean"})
+
+
+def eta_comparison(arch: str, dataset: str, dense_weights: list[dict[str, np.ndarray]] | None = None) -> pd.DataFrame:
+    """η_τ per layer in the paper's and the exact convention side by side, with aggregates.
+
+    Exact conv layers also report the kernel parameters their spanning tree uses, counted on
+    the trained dense weights when given (mean over trials), else on seeded initial weights.
+    The ``published`` column holds the paper's value where docs/science.md §3 quotes it.
+    """
+    import torch
+
+    from pipeline.data.registry import get_dataset_info
+    from pipeline.models import build_model, example_input, graphs_of, prunable_weights
+    from pipeline.report.published import published_eta
+
+    info = get_dataset_info(dataset)
+    torch.manual_seed(0)
+    model = build_model(arch, dataset)
+    weights = prunable_weights(model, example_input(info.input_shape))
+    state = model.state_dict()
+    samples = dense_weights or [{w.name: state[w.name].numpy() for w in weights}]
+    layer_sets = [[g for w in weights for g in graphs_of(w, sample[w.name])] for sample in samples]
+    paper = {r.layer: r for r in eta_counts(layer_sets[0], "paper")}
+    exact_runs = [{r.layer: r for r in eta_counts(layers, "exact")} for layers in layer_sets]
+    rows = []
+    for position, layer in enumerate(layer_sets[0], start=1):
+        exact = exact_runs[0][layer.name]
+        p = paper.get(layer.name)
+        mst_params = [run[layer.name].mst_params for run in exact_runs if run[layer.name].mst_params is not None]
+        rows.append(
+            {
+                "layer": layer.name,
+                "kind": layer.kind,
+                "paper_m": p.m if p else None,
+                "paper_n": p.n if p else None,
+                "paper_eta_tau": p.eta_tau if p else None,
+                "exact_m": exact.m,
+                "exact_n": exact.n,
+                "exact_eta_tau": exact.eta_tau,
+                "params": exact.params,
+                "mst_params": float(np.mean(mst_params)) if mst_params else None,
+                "exact_eta_tau_params": exact.params / float(np.mean(mst_params)) if mst_params else None,
+                "published": published_eta(arch, info.family, f"layer {position}") if p else None,
+            }
+        )
+    paper_agg = {r.layer: r for r in aggregate(list(paper.values()))}
+    exact_agg = {r.layer: r for r in aggregate(list(exact_runs[0].values()))}
+    conv_rows = [r for r in rows if r["kind"] == "conv" and r["mst_params"]]
+    for name, row in exact_agg.items():
+        p = paper_agg.get(name)
+        params = sum(r["params"] for r in conv_rows) if name == "conv" and conv_rows else None
+        mst_params = sum(r["mst_params"] for r in conv_rows) if params else None
+        rows.append(
+            {
+                "layer": name,
+                "kind": "aggregate",
+                "paper_eta_tau": p.eta_tau if p and p.mst_edges else None,
+                "exact_eta_tau": row.eta_tau,
+                "params": params,
+                "mst_params": mst_params,
+                "exact_eta_tau_params": params / mst_params if params else None,
+                "published": published_eta(arch, info.family, name),
+            }
+        )
+    integers = ["paper_m", "paper_n", "exact_m", "exact_n", "params"]
+    frame = pd.DataFrame(rows).astype(dict.fromkeys(integers, "Int64") | {"published": "Float64"})
+    return frame.assign(arch=arch, dataset=dataset)

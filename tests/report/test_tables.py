@@ -1,0 +1,73 @@
+"""The grid's tables on a hand-built collection (the workflow tests cover them end to end)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.report.collect import Collection
+from pipeline.report.registry import CAPTIONS, figures, tables
+from pipeline.topology.overlap import chance_level, lower_bound
+
+RUN = {"arch": "fcn", "dataset": "mnist-5k", "run_hash": "0123456789"}
+
+
+def _rounds() -> pd.DataFrame:
+    rows = []
+    for trial, dense_np in ((0, 10.0), (1, 20.0)):
+        for method in ("timp", "imp"):  # deliberately not in registry order
+            rows.append({**RUN, "trial": trial, "round": 0, "method": method, "total_np": dense_np, "compression": 1.0})
+            rows.append(
+                {
+                    **RUN,
+                    "trial": trial,
+                    "round": 1,
+                    "method": method,
+                    "total_np": dense_np * (0.5 if method == "imp" else 1.5),
+                    "compression": 2.0,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    accuracy = np.where(frame["round"] == 0, 0.9, np.where(frame["method"] == "imp", 0.8, 0.7)) + frame["trial"] / 100
+    return frame.assign(test_acc=accuracy, eta_tau=5.0, capped=(frame["method"] == "timp") & (frame["round"] == 1))
+
+
+def _layers() -> pd.DataFrame:
+    base = {**RUN, "method": "imp", "round": 0, "position": 0, "layer": "l", "kind": "linear", "m": 91, "n": 10}
+    return pd.DataFrame(
+        [
+            base | {"trial": 0, "layer_density": 1.0, "alpha": 100, "shared": 28, "overlap": 0.28, "np": 1.0},
+            base | {"trial": 1, "layer_density": 1.0, "alpha": 100, "shared": 30, "overlap": 0.30, "np": 3.0},
+        ]
+    ).assign(normalized_np=lambda d: d["np"] / 10, eta_tau=9.0)
+
+
+def test_accuracy_table_pairs_trials_and_orders_methods_by_the_registry():
+    table = tables()["accuracy"].make(Collection(_rounds(), _layers(), pd.DataFrame()))
+    assert table["method"].tolist() == ["imp", "imp", "timp", "timp"]
+    imp1 = table[(table["method"] == "imp") & (table["round"] == 1)].iloc[0]
+    assert imp1["test_acc"] == pytest.approx(0.805) and imp1["test_acc_sd"] == pytest.approx(
+        np.std([0.8, 0.81], ddof=1)
+    )
+    assert imp1["np_retained"] == pytest.approx(0.5) and imp1["np_retained_sd"] == pytest.approx(0.0)
+    timp1 = table[(table["method"] == "timp") & (table["round"] == 1)].iloc[0]
+    assert timp1["np_retained"] == pytest.approx(1.5) and bool(timp1["capped"]) and not bool(imp1["capped"])
+    assert set(table["trials"]) == {2}
+
+
+def test_overlap_table_evaluates_chance_at_the_exact_mean_count():
+    table = tables()["overlap"].make(Collection(_rounds(), _layers(), pd.DataFrame()))
+    row = table.iloc[0]
+    assert row["overlap"] == pytest.approx(0.29) and row["bound"] == pytest.approx(lower_bound(91, 10))
+    expected = chance_level(91, 10, shared=29)  # (28 + 30) / 2 shared of α = 100
+    assert row["chance_log10_hypergeometric"] == pytest.approx(expected.log10_hypergeometric_at_least)
+    assert row["chance_log10_binomial"] == pytest.approx(expected.log10_binomial_at_least)
+
+
+def test_np_rounds_table_is_mean_and_sd_over_trials():
+    table = tables()["np_rounds"].make(Collection(_rounds(), _layers(), pd.DataFrame()))
+    assert table.iloc[0]["np"] == pytest.approx(2.0) and table.iloc[0]["np_sd"] == pytest.approx(np.sqrt(2))
+
+
+def test_every_registered_figure_and_table_has_its_caption():
+    for entry in [*figures().values(), *tables().values()]:
+        assert (CAPTIONS / entry.caption).is_file(), entry.caption
