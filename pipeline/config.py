@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import yaml
 
+from pipeline.topology.conventions import Convention
+
 
 class ConfigError(ValueError):
     """An invalid configuration: the message names the key and the allowed values."""
@@ -172,19 +174,9 @@ class PruningConfig:
 
 
 @dataclass(frozen=True)
-class TopologyConfig:
-    """The diagram convention every stored result is computed under (docs/science.md §2)."""
-
-    w_max: Literal["layer", "global"] = opt("layer", "normalise |w| per layer (paper) or per network (Rieck)")
-    normalizer: Literal["vertices-1", "vertices-2"] = opt("vertices-1", "normalised NP divisor (|V|-1 or |V|-2)^(1/p)")
-    essential: bool = opt(False, "include the essential class (1, 0) of every component")
-    pruned: Literal["absent", "zero"] = opt("absent", "a pruned weight is an absent edge or a zero-weight edge")
-    p: float = opt(2.0, "p of the p-norm in neural persistence", minimum=1)
-
-
-@dataclass(frozen=True)
 class LauncherConfig:
-    """Where heavy jobs run and what they ask a scheduler for."""
+    """Where heavy jobs run and what each asks a scheduler for (a rule's resources override the
+    per-job values: ``pipeline.launch.executors.resources_for``)."""
 
     backend: Literal["inline", "local", "slurm"] = opt(
         "inline", "inline: in the Snakemake job's process; local: a submitit subprocess; slurm: a SLURM job"
@@ -195,7 +187,7 @@ class LauncherConfig:
     gpus: int = opt(0, "GPUs per training job", minimum=0)
     gpu_request: Literal["gres", "gpus"] = opt("gres", "ask for GPUs as --gres=gpu:N or --gpus-per-node=N")
     cpus: int = opt(2, "CPUs per training job", minimum=1)
-    mem_gb: float = opt(4.0, "memory per training job in GiB", exclusive_minimum=0)
+    mem_mb: int = opt(4096, "memory per training job in MiB (Snakemake's unit)", minimum=1)
     time_min: int = opt(60, "time limit per training job in minutes", minimum=1)
     max_requeues: int = opt(3, "preemptions/timeouts a job may be requeued after", minimum=0)
     poll_s: float = opt(5.0, "seconds between scheduler polls", exclusive_minimum=0)
@@ -213,7 +205,7 @@ class Config:
         {}, "training overrides keyed by architecture or architecture/data-set pair", choices=_recipe_keys
     )
     pruning: PruningConfig = opt(PruningConfig(), "pruning")
-    topology: TopologyConfig = opt(TopologyConfig(), "diagram convention")
+    topology: Convention = opt(Convention(), "the diagram convention every stored result is computed under")
     launcher: LauncherConfig = opt(LauncherConfig(), "job launcher")
     seed: int = opt(0, "base seed: trial t uses seed + t", minimum=0)
     results: str = opt("results", "output directory")
@@ -420,7 +412,7 @@ class RunSpec:
     trial: int
     training: TrainingConfig
     pruning: PruningConfig
-    topology: TopologyConfig
+    topology: Convention
     data: DataConfig
     seed: int
 

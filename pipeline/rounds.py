@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +28,13 @@ from pipeline.models.probe import PrunableWeight
 from pipeline.prune import get_method, prune_round
 from pipeline.store import DiagramRecord, RoundData, RoundKey, checkpoint_dir, read_round, write_round
 from pipeline.store.provenance import code_revision, library_versions
-from pipeline.topology import Convention, LayerPersistence, network_persistence
+from pipeline.topology import LayerPersistence, network_persistence
 from pipeline.topology.eta import aggregate, counted
 from pipeline.topology.graphs import Layer
 from pipeline.topology.overlap import overlap
 from pipeline.train import ModelMasks, TrainResult, train, training_device
 
 log = logging.getLogger("pipeline.rounds")
-
-
-def convention_of(spec: RunSpec) -> Convention:
-    return Convention(**asdict(spec.topology))
 
 
 def _numpy_state(state: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
@@ -138,7 +134,7 @@ def prune(r: Round, previous: Path) -> None:
 
 def train_round(r: Round, checkpoint: Path, progress: bool | None) -> TrainResult:
     """Retrain under the masks (enforced after every step), NP per epoch if configured."""
-    convention = convention_of(r.spec)
+    convention = r.spec.topology
     r.model.to(r.data.device)
     masks = ModelMasks(r.model, r.masks)
     masks.enforce()
@@ -235,7 +231,7 @@ def record(r: Round, trained: TrainResult, t0: float) -> RoundData:
     final, rewind = _numpy_state(r.model.state_dict()), _numpy_state(rewind_state)
     names = {w.name for w in r.weights}
     values = {w.name: final[w.name] for w in r.weights}
-    convention = convention_of(r.spec)
+    convention = r.spec.topology
     persistence = network_persistence(model_graphs(r.weights, values, r.masks), convention)
     diagrams = diagram_records(r, persistence)
     final_eta = {row.layer: row for row in aggregate(counted(p.layer, p.tree) for p in persistence)}["final"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,41 +10,19 @@ import submitit
 
 from pipeline.config import LauncherConfig
 
-
-@dataclass(frozen=True)
-class Resources:
-    """What one job asks for; filled from the rule's resources (overridable in a profile)."""
-
-    gpus: int = 0
-    cpus: int = 2
-    mem_mb: int = 4096
-    time_min: int = 60
-    partition: str = ""
-    account: str = ""
-    qos: str = ""
-    gpu_request: str = "gres"
-    max_requeues: int = 3
-    job_name: str = "imp-round"
+RESOURCE_KEYS = ("gpus", "cpus", "mem_mb", "time_min", "partition", "account", "qos", "gpu_request", "max_requeues")
+"""The launcher settings a rule may override for one job (the launcher's command-line options)."""
 
 
-def resources_for(launcher: LauncherConfig, job_name: str, **overrides: Any) -> Resources:
-    """The config's launcher settings, overridden by whatever the rule passed (None: unset)."""
-    base = Resources(
-        gpus=launcher.gpus,
-        cpus=launcher.cpus,
-        mem_mb=int(launcher.mem_gb * 1024),
-        time_min=launcher.time_min,
-        partition=launcher.partition,
-        account=launcher.account,
-        qos=launcher.qos,
-        gpu_request=launcher.gpu_request,
-        max_requeues=launcher.max_requeues,
-        job_name=job_name,
-    )
-    return replace(base, **{key: value for key, value in overrides.items() if value not in (None, "")})
+def resources_for(launcher: LauncherConfig, **overrides: Any) -> LauncherConfig:
+    """The config's launcher settings, overridden by whatever the rule passed (None, "": unset)."""
+    unknown = sorted(set(overrides) - set(RESOURCE_KEYS))
+    if unknown:
+        raise ValueError(f"unknown resources {unknown}: allowed keys are {list(RESOURCE_KEYS)}")
+    return replace(launcher, **{key: value for key, value in overrides.items() if value not in (None, "")})
 
 
-def make_executor(backend: str, folder: str | Path, resources: Resources) -> submitit.Executor:
+def make_executor(backend: str, folder: str | Path, resources: LauncherConfig, job_name: str) -> submitit.Executor:
     """A LocalExecutor or a SlurmExecutor with the requested resources.
 
     ``AutoExecutor`` would pick SLURM whenever ``srun`` is on PATH; the backend is a config
@@ -58,7 +36,7 @@ def make_executor(backend: str, folder: str | Path, resources: Resources) -> sub
         raise ValueError(f"backend {backend!r}: a submitit executor exists for 'local' and 'slurm'")
     executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=resources.max_requeues)
     params: dict[str, object] = {
-        "job_name": resources.job_name,
+        "job_name": job_name,
         "time": resources.time_min,
         "cpus_per_task": resources.cpus,
         "mem": f"{resources.mem_mb}M",

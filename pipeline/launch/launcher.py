@@ -21,7 +21,7 @@ from typing import Any
 import submitit
 
 from pipeline.config import ConfigError, load_config, run_spec
-from pipeline.launch.executors import make_executor, resources_for
+from pipeline.launch.executors import RESOURCE_KEYS, make_executor, resources_for
 from pipeline.launch.jobs import RoundJob
 from pipeline.store.key import RoundKey
 from pipeline.store.paths import checkpoint_dir, launch_file
@@ -70,7 +70,7 @@ def launch_round(
 ) -> Path:
     """Run the round through ``backend`` (default: the config's) and move its file to ``out``.
 
-    ``resources`` override the config's launcher settings (keys of ``Resources``; None: unset).
+    ``resources`` override the config's launcher settings (``RESOURCE_KEYS``; None: unset).
     """
     config = load_config(config_path)
     spec = run_spec(config, key.arch, key.dataset, key.trial)
@@ -80,7 +80,7 @@ def launch_round(
             "the path is stale; let the workflow recompute its targets"
         )
     backend = backend or config.launcher.backend
-    requested = resources_for(config.launcher, key.name, **(resources or {}))
+    requested = resources_for(config.launcher, **(resources or {}))
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = launch_file(out)
     job = RoundJob(
@@ -97,7 +97,7 @@ def launch_round(
             job()
         else:
             folder = Path(config.launcher.log_dir) / "%j"
-            submitted = make_executor(backend, folder, requested).submit(job)
+            submitted = make_executor(backend, folder, requested, key.name).submit(job)
             log.info("submitted %s job %s (logs: %s)", backend, submitted.job_id, submitted.paths.folder)
             interval = poll_s if poll_s is not None else config.launcher.poll_s
             _wait(submitted, interval)
@@ -145,8 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
-    names = ("gpus", "cpus", "mem_mb", "time_min", "partition", "account", "qos", "gpu_request", "max_requeues")
-    resources = {name: getattr(args, name) for name in names}
+    resources = {name: getattr(args, name) for name in RESOURCE_KEYS}
     try:
         launch_round(
             args.config,

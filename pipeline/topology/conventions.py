@@ -17,7 +17,10 @@ ConvGraph = Literal["paper", "exact"]
 
 @dataclass(frozen=True)
 class Convention:
-    """How a layer's weights become a persistence diagram and a neural persistence value."""
+    """How a layer's weights become a persistence diagram and a neural persistence value.
+
+    Also the ``topology`` section of the pipeline's configuration (docs/science.md §2).
+    """
 
     w_max: WMaxScope = field(
         default="layer",
@@ -35,7 +38,7 @@ class Convention:
         default="absent",
         metadata={"help": "a masked weight is an absent edge, or an edge of weight 0 (Rieck)"},
     )
-    p: float = field(default=2.0, metadata={"help": "the p of the p-norm in neural persistence"})
+    p: float = field(default=2.0, metadata={"help": "the p of the p-norm in neural persistence", "minimum": 1})
 
     def __post_init__(self) -> None:
         allowed = {

@@ -17,8 +17,8 @@ import pytest
 import torch
 import yaml
 
-from pipeline.config import load_config
-from pipeline.launch import Resources, RoundJob, make_executor
+from pipeline.config import LauncherConfig, load_config
+from pipeline.launch import RoundJob, make_executor
 from pipeline.rounds import run_round
 from pipeline.store import checkpoint_dir, read_round
 from tests.conftest import round_key, tiny_settings
@@ -30,7 +30,7 @@ SLURM = {
     "backend": "slurm",
     "partition": "gpu",
     "cpus": 1,
-    "mem_gb": 1.0,
+    "mem_mb": 1024,
     "time_min": 10,
     "poll_s": 0.5,
     "log_dir": "results/launcher",
@@ -191,7 +191,10 @@ def test_preempted_round_requeues_and_resumes_from_its_checkpoint(tmp_path):
     key = round_key(load_config(config_path), 0)
     job = RoundJob(str(config_path), key, str(out), None, str(checkpoint_dir(out)))
     executor = make_executor(
-        "slurm", tmp_path / "submitit" / "%j", Resources(cpus=1, mem_mb=1024, time_min=10, partition="gpu")
+        "slurm",
+        tmp_path / "submitit" / "%j",
+        LauncherConfig(cpus=1, mem_mb=1024, time_min=10, partition="gpu"),
+        key.name,
     )
     submitted = executor.submit(job)
     state = checkpoint_dir(out) / "state.pt"

@@ -15,7 +15,7 @@ rule dense_round:
     resources:
         gpus=CFG.launcher.gpus,
         cpus=CFG.launcher.cpus,
-        mem_mb=int(CFG.launcher.mem_gb * 1024),
+        mem_mb=CFG.launcher.mem_mb,
         runtime=CFG.launcher.time_min,
         slurm_partition=CFG.launcher.partition,
     params:
@@ -42,7 +42,7 @@ rule prune_round:
     resources:
         gpus=CFG.launcher.gpus,
         cpus=CFG.launcher.cpus,
-        mem_mb=int(CFG.launcher.mem_gb * 1024),
+        mem_mb=CFG.launcher.mem_mb,
         runtime=CFG.launcher.time_min,
         slurm_partition=CFG.launcher.partition,
     params:
