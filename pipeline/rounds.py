@@ -28,6 +28,7 @@ from pipeline.models.probe import PrunableWeight
 from pipeline.prune import get_method, prune_round
 from pipeline.store import DiagramRecord, RoundData, RoundKey, checkpoint_dir, read_round, write_round
 from pipeline.store.provenance import code_revision, library_versions
+from pipeline.store.record import DiagramAttrs, LayerAttrs, RunAttrs
 from pipeline.topology import LayerPersistence, network_persistence
 from pipeline.topology.eta import aggregate, counted
 from pipeline.topology.graphs import Layer
@@ -77,8 +78,8 @@ def _check_previous(prev: RoundData, key: RoundKey, path: Path) -> None:
     expected = {"run_hash": key.run_hash, "trial": key.trial, "round": key.round - 1}
     expected["method"] = key.method if key.round > 1 else "dense"
     for name, value in expected.items():
-        if prev.attrs.get(name) != value:
-            raise ValueError(f"{path}: {name} is {prev.attrs.get(name)!r}, this round needs {value!r}")
+        if prev.attrs[name] != value:
+            raise ValueError(f"{path}: {name} is {prev.attrs[name]!r}, this round needs {value!r}")
 
 
 def prepare(config: Config, key: RoundKey) -> Round:
@@ -166,50 +167,50 @@ def diagram_records(r: Round, persistence: list[LayerPersistence]) -> dict[str, 
     records = {}
     for p in persistence:
         eta, ov = counted(p.layer, p.tree), overlap(p.layer, p.tree)
-        attrs = {
-            "layer": p.layer.name.split("[")[0],
-            "offset": p.layer.offset,
-            "size": p.layer.weight.size,
-            "kind": p.layer.kind,
-            "m": p.layer.m,
-            "n": p.layer.n,
-            "n_vertices": p.forest.n_vertices,
-            "n_components": p.forest.n_components,
-            "n_essential": p.diagram.n_essential,
-            "w_max": p.diagram.w_max,
-            "degenerate": p.diagram.degenerate,
-            "np": p.neural_persistence,
-            "normalized_np": p.normalized,
-            "weights": eta.weights,
-            "mst_edges": eta.mst_edges,
-            "eta_tau": eta.eta_tau,
-            "params": eta.params,
-            "mst_params": eta.mst_params,
-            "eta_tau_params": eta.eta_tau_params,
-            "alpha": ov.alpha,
-            "overlap_shared": ov.shared,
-            "overlap_fraction": ov.fraction,
-        }
+        attrs = DiagramAttrs(
+            layer=p.layer.name.split("[")[0],
+            offset=p.layer.offset,
+            size=p.layer.weight.size,
+            kind=p.layer.kind,
+            m=p.layer.m,
+            n=p.layer.n,
+            n_vertices=p.forest.n_vertices,
+            n_components=p.forest.n_components,
+            n_essential=p.diagram.n_essential,
+            w_max=p.diagram.w_max,
+            degenerate=p.diagram.degenerate,
+            np=p.neural_persistence,
+            normalized_np=p.normalized,
+            weights=eta.weights,
+            mst_edges=eta.mst_edges,
+            eta_tau=eta.eta_tau,
+            params=eta.params,
+            mst_params=eta.mst_params,
+            eta_tau_params=eta.eta_tau_params,
+            alpha=ov.alpha,
+            overlap_shared=ov.shared,
+            overlap_fraction=ov.fraction,
+        )
         records[p.layer.name] = DiagramRecord(p.diagram.births, p.diagram.deaths, p.diagram.indices, attrs)
     return records
 
 
-def layer_records(r: Round) -> dict[str, dict[str, Any]]:
+def layer_records(r: Round) -> dict[str, LayerAttrs]:
     budgets, capped = r.budgets or {}, r.capped or {}
     records = {}
     for w in r.weights:
         n_kept, size = int(r.masks[w.name].sum()), int(np.prod(w.shape))
-        records[w.name] = {
-            "kind": w.kind,
-            "is_output": w.is_output,
-            "pruned": r.spec.pruning.prune_output or not w.is_output,
-            "budget": budgets.get(w.name, budgets.get("global")),
-            "n_weights": size,
-            "n_kept": n_kept,
-            "density": n_kept / size,
-            "compression": size / max(n_kept, 1),
-            "capped": capped.get(w.name, False),
-        }
+        records[w.name] = LayerAttrs(
+            kind=w.kind,
+            is_output=w.is_output,
+            pruned=r.spec.pruning.prune_output or not w.is_output,
+            budget=budgets.get(w.name, budgets.get("global")),
+            n_weights=size,
+            n_kept=n_kept,
+            density=n_kept / size,
+            compression=size / max(n_kept, 1),
+            capped=capped.get(w.name, False),
+        )
     return records
 
 
@@ -238,36 +239,36 @@ def record(r: Round, trained: TrainResult, t0: float) -> RoundData:
     total = sum(int(np.prod(w.shape)) for w in r.weights)
     kept = sum(int(r.masks[w.name].sum()) for w in r.weights)
     last = trained.history[-1]
-    attrs = {
-        "run_hash": r.key.run_hash,
-        "arch": r.key.arch,
-        "dataset": r.key.dataset,
-        "method": r.key.label,
-        "trial": r.key.trial,
-        "round": r.key.round,
-        "seed": r.spec.trial_seed,
-        "data_seed": r.key.data_seed(r.spec.trial_seed),
-        "config": r.spec.to_dict(),
-        "convention": convention.name,
-        "conv_graph": "exact",
-        "density_target": r.density_target,
-        "density": kept / total,
-        "compression": total / max(kept, 1),
-        "capped": any((r.capped or {}).values()),
-        "eta_tau": final_eta.eta_tau,
-        "test_acc": last.test_acc,
-        "test_loss": last.test_loss,
-        "train_acc": last.train_acc,
-        "train_loss": last.train_loss,
-        "epochs": len(trained.history),
-        "resumed_from_epoch": trained.resumed_from,
-        "total_np": float(sum(p.neural_persistence for p in persistence)),
-        "device": str(r.data.device),
-        "versions": library_versions(),
-        "code_revision": code_revision(),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "wall_seconds": time.perf_counter() - t0,
-    }
+    attrs = RunAttrs(
+        run_hash=r.key.run_hash,
+        arch=r.key.arch,
+        dataset=r.key.dataset,
+        method=r.key.label,
+        trial=r.key.trial,
+        round=r.key.round,
+        seed=r.spec.trial_seed,
+        data_seed=r.key.data_seed(r.spec.trial_seed),
+        config=r.spec.to_dict(),
+        convention=convention.name,
+        conv_graph="exact",
+        density_target=r.density_target,
+        density=kept / total,
+        compression=total / max(kept, 1),
+        capped=any((r.capped or {}).values()),
+        eta_tau=final_eta.eta_tau,
+        test_acc=last.test_acc,
+        test_loss=last.test_loss,
+        train_acc=last.train_acc,
+        train_loss=last.train_loss,
+        epochs=len(trained.history),
+        resumed_from_epoch=trained.resumed_from,
+        total_np=float(sum(p.neural_persistence for p in persistence)),
+        device=str(r.data.device),
+        versions=library_versions(),
+        code_revision=code_revision(),
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        wall_seconds=time.perf_counter() - t0,
+    )
     return RoundData(
         attrs=attrs,
         weights=values,
@@ -307,5 +308,5 @@ def run_round(
     write_round(out, data)
     shutil.rmtree(checkpoint, ignore_errors=True)
     a = data.attrs
-    log.info("%s: test_acc %.4f, compression %.2f, %.1fs", key.name, a["test_acc"], a["compression"], a["wall_seconds"])
+    log.info("%s: test_acc %.4f, compression %.2f, %.1fs", key.name, a.test_acc, a.compression, a.wall_seconds)
     return out

@@ -81,9 +81,9 @@ def run_eta_table(args: argparse.Namespace) -> None:
     trained: dict[tuple[str, str], list] = {}
     for path in args.files:
         data = read_round(path, diagrams=False, metrics=False)
-        if data.attrs["round"] != 0:
-            raise ValueError(f"{path} is round {data.attrs['round']}; the η_τ table reads dense rounds (round 0)")
-        trained.setdefault((data.attrs["arch"], data.attrs["dataset"]), []).append(data.weights)
+        if data.attrs.round != 0:
+            raise ValueError(f"{path} is round {data.attrs.round}; the η_τ table reads dense rounds (round 0)")
+        trained.setdefault((data.attrs.arch, data.attrs.dataset), []).append(data.weights)
     pairs = list(PAPER_PAIRS) + [pair for pair in trained if pair not in PAPER_PAIRS]
     frames = []
     for arch, dataset in pairs:

@@ -86,7 +86,7 @@ def round_summary(paths: list[Path]) -> pd.DataFrame:
     rows = []
     for path in paths:
         attrs = read_round(path, diagrams=False, metrics=False).attrs
-        rows.append({"file": str(path), **{key: attrs.get(key) for key in SUMMARY}})
+        rows.append({"file": str(path), **{key: attrs[key] for key in SUMMARY}})
     return pd.DataFrame(rows).sort_values(["arch", "dataset", "trial", "method", "round"], kind="stable")
 
 
@@ -94,19 +94,19 @@ def layer_summary(path: Path) -> pd.DataFrame:
     data = read_round(path, metrics=False)
     rows = []
     for name, attrs in data.layer_attrs.items():
-        graphs = [d.attrs for g, d in data.diagrams.items() if d.attrs["layer"] == name]
+        graphs = [d.attrs for g, d in data.diagrams.items() if d.attrs.layer == name]
         rows.append(
             {
                 "layer": name,
-                "kind": attrs["kind"],
-                "weights": attrs["n_weights"],
-                "kept": attrs["n_kept"],
-                "compression": attrs["compression"],
-                "capped": attrs["capped"],
-                "eta_tau": sum(g["weights"] for g in graphs) / max(sum(g["mst_edges"] for g in graphs), 1),
-                "np": sum(g["np"] for g in graphs),
-                "normalized_np": sum(g["normalized_np"] for g in graphs) / max(len(graphs), 1),
-                "overlap": sum(g["overlap_shared"] for g in graphs) / max(sum(g["alpha"] for g in graphs), 1),
+                "kind": attrs.kind,
+                "weights": attrs.n_weights,
+                "kept": attrs.n_kept,
+                "compression": attrs.compression,
+                "capped": attrs.capped,
+                "eta_tau": sum(g.weights for g in graphs) / max(sum(g.mst_edges for g in graphs), 1),
+                "np": sum(g.np for g in graphs),
+                "normalized_np": sum(g.normalized_np for g in graphs) / max(len(graphs), 1),
+                "overlap": sum(g.overlap_shared for g in graphs) / max(sum(g.alpha for g in graphs), 1),
             }
         )
     return pd.DataFrame(rows)
@@ -121,13 +121,13 @@ def run_inspect(args: argparse.Namespace) -> None:
     a = data.attrs
     if args.format == "table":
         print(f"{path}")
-        print(f"  run        {a['arch']}/{a['dataset']}  hash {a['run_hash']}  trial {a['trial']}  seed {a['seed']}")
+        print(f"  run        {a.arch}/{a.dataset}  hash {a.run_hash}  trial {a.trial}  seed {a.seed}")
         print(
-            f"  round      {a['round']} ({a['method']})  density {a['density']:.4f}  "
-            f"compression {a['compression']:.2f}x{'  (T-IMP capped at |MST|)' if a['capped'] else ''}"
+            f"  round      {a.round} ({a.method})  density {a.density:.4f}  "
+            f"compression {a.compression:.2f}x{'  (T-IMP capped at |MST|)' if a.capped else ''}"
         )
-        print(f"  accuracy   test {a['test_acc']:.4f}  train {a['train_acc']:.4f}  after {a['epochs']} epochs")
-        print(f"  topology   η_τ {a['eta_tau']:.3f}  total NP {a['total_np']:.4f}  [{a['convention']}]")
-        print(f"  provenance {a['code_revision']}  {a['created']}  {a['device']}  {a['wall_seconds']:.1f}s")
+        print(f"  accuracy   test {a.test_acc:.4f}  train {a.train_acc:.4f}  after {a.epochs} epochs")
+        print(f"  topology   η_τ {a.eta_tau:.3f}  total NP {a.total_np:.4f}  [{a.convention}]")
+        print(f"  provenance {a.code_revision}  {a.created}  {a.device}  {a.wall_seconds:.1f}s")
         print()
     sys.stdout.write(render(layer_summary(path), args.format))

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.store.runfile import attrs_dict, datasets_dict, open_checked
+from pipeline.store.record import RunAttrs
+from pipeline.store.runfile import datasets_dict, diagram_attrs, layer_attrs, open_checked, records_of, run_attrs
 
 RUN_KEYS = ["arch", "dataset", "run_hash", "trial"]
 
@@ -26,8 +27,8 @@ class Collection:
     epochs: pd.DataFrame  # one row per (round file, method, epoch, layer graph or "total")
 
 
-def _methods(attrs: dict, methods: Sequence[str]) -> list[str]:
-    return list(methods) if attrs["method"] == "dense" else [attrs["method"]]
+def _methods(attrs: RunAttrs, methods: Sequence[str]) -> list[str]:
+    return list(methods) if attrs.method == "dense" else [attrs.method]
 
 
 def collect(paths: Iterable[str | Path]) -> Collection:
@@ -35,23 +36,15 @@ def collect(paths: Iterable[str | Path]) -> Collection:
     (under ``dense`` if none do)."""
     files = []
     for path in paths:
-        with open_checked(path) as f:
-            files.append(
-                (
-                    path,
-                    attrs_dict(f.attrs),
-                    {name: attrs_dict(g.attrs) for name, g in f["diagrams"].items()},
-                    {name: attrs_dict(g.attrs) for name, g in f["layers"].items()},
-                    datasets_dict(f["metrics"]),
-                )
-            )
-    methods = sorted({attrs["method"] for _, attrs, *_ in files} - {"dense"}) or ["dense"]
+        with open_checked(path) as f, records_of(path):
+            files.append((path, run_attrs(f), diagram_attrs(f), layer_attrs(f), datasets_dict(f["metrics"])))
+    methods = sorted({attrs.method for _, attrs, *_ in files} - {"dense"}) or ["dense"]
     rounds, layers, epochs = [], [], []
-    for path, attrs, graphs, layer_attrs, metrics in files:
-        base = {key: attrs[key] for key in RUN_KEYS} | {"round": attrs["round"], "file": str(path)}
-        bounds = {name: g["np"] / g["normalized_np"] if g["normalized_np"] else np.nan for name, g in graphs.items()}
-        kept_by_tree = sum(g["mst_params"] if g.get("mst_params") else g["mst_edges"] for g in graphs.values())
-        present = sum(g["params"] if g.get("params") else g["weights"] for g in graphs.values())
+    for path, attrs, graphs, tensors, metrics in files:
+        base = {key: attrs[key] for key in RUN_KEYS} | {"round": attrs.round, "file": str(path)}
+        bounds = {name: g.np / g.normalized_np if g.normalized_np else np.nan for name, g in graphs.items()}
+        kept_by_tree = sum(g.mst_params or g.mst_edges for g in graphs.values())
+        present = sum(g.params or g.weights for g in graphs.values())
         for method in _methods(attrs, methods):
             row = base | {"method": method}
             rounds.append(
@@ -63,25 +56,25 @@ def collect(paths: Iterable[str | Path]) -> Collection:
                 | {"eta_tau_weights": present / max(kept_by_tree, 1)}
             )
             for position, (name, g) in enumerate(graphs.items()):
-                weight = layer_attrs[g["layer"]]
+                weight = tensors[g.layer]
                 layers.append(
                     row
                     | {
                         "position": position,
                         "layer": name,
-                        "kind": g["kind"],
-                        "m": g["m"],
-                        "n": g["n"],
-                        "layer_density": weight["density"],
-                        "weights": g["weights"],
-                        "mst_edges": g["mst_edges"],
-                        "eta_tau": g["eta_tau"],
-                        "np": g["np"],
-                        "normalized_np": g["normalized_np"],
-                        "alpha": g["alpha"],
-                        "shared": g["overlap_shared"],
-                        "overlap": g["overlap_fraction"],
-                        "n_components": g["n_components"],
+                        "kind": g.kind,
+                        "m": g.m,
+                        "n": g.n,
+                        "layer_density": weight.density,
+                        "weights": g.weights,
+                        "mst_edges": g.mst_edges,
+                        "eta_tau": g.eta_tau,
+                        "np": g.np,
+                        "normalized_np": g.normalized_np,
+                        "alpha": g.alpha,
+                        "shared": g.overlap_shared,
+                        "overlap": g.overlap_fraction,
+                        "n_components": g.n_components,
                     }
                 )
             for i, epoch in enumerate(metrics.get("epoch", [])):

@@ -135,7 +135,7 @@ def diagram_figure(pair: PairData, path: Path) -> None:
     ax.legend(fontsize=7, loc="upper left")
     sns.histplot(record.deaths, bins=40, ax=hist, color="#1f77b4")
     hist.set(xlabel="death w'", ylabel="points", title="deaths of the diagram (all born at 1)")
-    fig.suptitle(f"{title}: 0-dimensional persistence diagram (trial {data.attrs['trial']}, dense)")
+    fig.suptitle(f"{title}: 0-dimensional persistence diagram (trial {data.attrs.trial}, dense)")
     _save(fig, path)
 
 
@@ -173,12 +173,11 @@ def _normalised_sets(dense_file: str | Path) -> pd.DataFrame:
     data = read_round(dense_file, metrics=False)
     rows = []
     for name, record in data.diagrams.items():
-        layer = record.attrs["layer"]
-        offset = record.attrs.get("offset", 0)
-        block = slice(offset, offset + record.attrs.get("size", data.weights[layer].size))
+        layer, offset = record.attrs.layer, record.attrs.offset
+        block = slice(offset, offset + record.attrs.size)
         weight = np.abs(data.weights[layer]).ravel()[block]
         present = data.masks[layer].ravel()[block]
-        w_max = record.attrs["w_max"] or 1.0
+        w_max = record.attrs.w_max or 1.0
         points = np.unique(record.indices) - offset
         tree = points[present[points]]  # under ``pruned: zero`` the diagram also has pruned weights
         top = top_k(weight, tree.size, present)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ import h5py
 import numpy as np
 
 from pipeline.store.paths import partial_file
+from pipeline.store.record import DiagramAttrs, LayerAttrs, MissingAttribute, RunAttrs
 
 FORMAT = "imp-topology-round"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _COMPRESS = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 
@@ -32,18 +34,18 @@ class DiagramRecord:
     births: np.ndarray
     deaths: np.ndarray
     indices: np.ndarray
-    attrs: dict[str, Any]
+    attrs: DiagramAttrs
 
 
 @dataclass
 class RoundData:
     """Everything one round stores; ``state()`` rebuilds a model state_dict from it."""
 
-    attrs: dict[str, Any]
+    attrs: RunAttrs
     weights: dict[str, np.ndarray]
     masks: dict[str, np.ndarray]
     rewind: dict[str, np.ndarray]
-    layer_attrs: dict[str, dict[str, Any]]
+    layer_attrs: dict[str, LayerAttrs]
     trained_rest: dict[str, np.ndarray]
     rewind_rest: dict[str, np.ndarray]
     diagrams: dict[str, DiagramRecord] = field(default_factory=dict)
@@ -87,21 +89,21 @@ def write_round(path: str | Path, data: RoundData) -> Path:
     partial = partial_file(path)
     try:
         with h5py.File(partial, "w", track_order=True) as f:
-            _attrs(f.attrs, {"format": FORMAT, "schema_version": SCHEMA_VERSION, **data.attrs})
+            _attrs(f.attrs, {"format": FORMAT, "schema_version": SCHEMA_VERSION, **data.attrs.to_attrs()})
             layers = f.create_group("layers", track_order=True)
             for name, weight in data.weights.items():
                 g = layers.create_group(name)
                 _dataset(g, "weight", weight)
                 _dataset(g, "mask", np.asarray(data.masks[name], dtype=bool))
                 _dataset(g, "rewind", data.rewind[name])
-                _attrs(g.attrs, data.layer_attrs.get(name, {}))
+                _attrs(g.attrs, data.layer_attrs[name].to_attrs())
             diagrams = f.create_group("diagrams", track_order=True)
             for name, record in data.diagrams.items():
                 g = diagrams.create_group(name)
                 _dataset(g, "births", record.births)
                 _dataset(g, "deaths", record.deaths)
                 _dataset(g, "indices", record.indices.astype(np.int64))
-                _attrs(g.attrs, record.attrs)
+                _attrs(g.attrs, record.attrs.to_attrs())
             for which, rest in (("trained", data.trained_rest), ("rewind", data.rewind_rest)):
                 g = f.create_group(f"model/{which}", track_order=True)
                 for name, value in rest.items():
@@ -151,27 +153,53 @@ def open_checked(path: str | Path) -> h5py.File:
         f.close()
         raise RoundFileError(f"{path} was never completed (no completion marker): delete it and rerun its round")
     version = int(f.attrs["schema_version"])
-    if version > SCHEMA_VERSION:
+    if version != SCHEMA_VERSION:
         f.close()
-        raise RoundFileError(f"{path} has schema version {version}; this code reads up to {SCHEMA_VERSION}")
+        newer = "a newer pipeline: update this code" if version > SCHEMA_VERSION else "an older pipeline"
+        raise RoundFileError(
+            f"{path} has schema version {version}, written by {newer}; this code reads version "
+            f"{SCHEMA_VERSION}: delete the file (or its run directory) and rerun its round"
+        )
     return f
 
 
+@contextlib.contextmanager
+def records_of(path: str | Path) -> Iterator[None]:
+    """Turn a record missing from a file into one line naming the file."""
+    try:
+        yield
+    except MissingAttribute as err:
+        raise RoundFileError(f"{path}: {err.args[0]}: delete the file and rerun its round") from None
+
+
+def run_attrs(f: h5py.File) -> RunAttrs:
+    return RunAttrs.from_attrs(attrs_dict(f.attrs))
+
+
+def layer_attrs(f: h5py.File) -> dict[str, LayerAttrs]:
+    return {k: LayerAttrs.from_attrs(attrs_dict(g.attrs)) for k, g in f["layers"].items()}
+
+
+def diagram_attrs(f: h5py.File) -> dict[str, DiagramAttrs]:
+    return {k: DiagramAttrs.from_attrs(attrs_dict(g.attrs)) for k, g in f["diagrams"].items()}
+
+
 def read_round(path: str | Path, *, diagrams: bool = True, metrics: bool = True) -> RoundData:
-    with open_checked(path) as f:
+    with open_checked(path) as f, records_of(path):
         layers = f["layers"]
         data = RoundData(
-            attrs=attrs_dict(f.attrs),
+            attrs=run_attrs(f),
             weights={k: g["weight"][()] for k, g in layers.items()},
             masks={k: g["mask"][()].astype(bool) for k, g in layers.items()},
             rewind={k: g["rewind"][()] for k, g in layers.items()},
-            layer_attrs={k: attrs_dict(g.attrs) for k, g in layers.items()},
+            layer_attrs=layer_attrs(f),
             trained_rest={k: v[()] for k, v in f["model/trained"].items()},
             rewind_rest={k: v[()] for k, v in f["model/rewind"].items()},
         )
         if diagrams:
+            records = diagram_attrs(f)
             data.diagrams = {
-                k: DiagramRecord(g["births"][()], g["deaths"][()], g["indices"][()], attrs_dict(g.attrs))
+                k: DiagramRecord(g["births"][()], g["deaths"][()], g["indices"][()], records[k])
                 for k, g in f["diagrams"].items()
             }
         if metrics:
@@ -191,6 +219,6 @@ def datasets_dict(group: h5py.Group) -> dict[str, np.ndarray]:
     return out
 
 
-def read_attrs(path: str | Path) -> dict[str, Any]:
-    with open_checked(path) as f:
-        return attrs_dict(f.attrs)
+def read_attrs(path: str | Path) -> RunAttrs:
+    with open_checked(path) as f, records_of(path):
+        return run_attrs(f)

@@ -3,22 +3,33 @@ import numpy as np
 import pytest
 
 from pipeline.store import RoundData, RoundFileError, read_round, write_round
+from pipeline.store.record import DiagramAttrs, LayerAttrs, Record, RunAttrs
 from pipeline.store.runfile import DiagramRecord
+
+
+def _record(cls: type[Record], **values) -> Record:
+    """A record with every required field filled (0 or '' unless given)."""
+    import dataclasses
+
+    fields = [f for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
+    blank = {str: "", int: 0, float: 0.0, bool: False, dict: {}}
+    return cls(**{f.name: blank[eval(f.type)] for f in fields} | values)
 
 
 def _data() -> RoundData:
     rng = np.random.default_rng(0)
     weight = rng.standard_normal((5, 7)).astype(np.float32)
     mask = rng.random((5, 7)) < 0.5
+    diagram = _record(DiagramAttrs, layer="fc.weight", np=0.9, params=None)
     return RoundData(
-        attrs={"run_hash": "abc", "round": 1, "config": {"a": [1, 2]}, "test_acc": 0.5},
+        attrs=_record(RunAttrs, run_hash="abc", round=1, config={"a": [1, 2]}, test_acc=0.5),
         weights={"fc.weight": weight * mask},
         masks={"fc.weight": mask},
         rewind={"fc.weight": weight},
-        layer_attrs={"fc.weight": {"kind": "linear", "n_kept": int(mask.sum())}},
+        layer_attrs={"fc.weight": _record(LayerAttrs, kind="linear", n_kept=int(mask.sum()))},
         trained_rest={"fc.bias": np.ones(5, np.float32)},
         rewind_rest={"fc.bias": np.zeros(5, np.float32)},
-        diagrams={"fc.weight": DiagramRecord(np.ones(3), np.array([1.0, 0.5, 0.2]), np.arange(3), {"np": 0.9})},
+        diagrams={"fc.weight": DiagramRecord(np.ones(3), np.array([1.0, 0.5, 0.2]), np.arange(3), diagram)},
         metrics={"epoch": np.arange(1, 4), "np/fc.weight": np.array([0.1, 0.2, 0.3])},
     )
 
@@ -26,7 +37,8 @@ def _data() -> RoundData:
 def test_roundtrip(tmp_path):
     path = write_round(tmp_path / "r.h5", _data())
     back = read_round(path)
-    assert back.attrs["config"] == {"a": [1, 2]} and back.attrs["complete"] is True
+    assert back.attrs == _data().attrs and back.layer_attrs == _data().layer_attrs
+    assert back.attrs.config == {"a": [1, 2]} and back.diagrams["fc.weight"].attrs.params is None
     assert np.array_equal(back.masks["fc.weight"], _data().masks["fc.weight"])
     state = back.state("rewind")
     assert np.array_equal(state["fc.weight"].numpy(), _data().rewind["fc.weight"])
@@ -57,3 +69,28 @@ def test_a_failed_write_leaves_nothing_that_looks_complete(tmp_path):
     with pytest.raises(KeyError):
         write_round(tmp_path / "r.h5", data)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_schema_document_lists_every_record_field():
+    from pathlib import Path
+
+    from pipeline.store.record import schema_markdown
+
+    text = (Path(__file__).resolve().parents[2] / "docs/hdf5-schema.md").read_text()
+    assert schema_markdown() in text
+
+
+def test_a_file_of_another_schema_version_is_refused_with_how_to_rerun(tmp_path):
+    path = write_round(tmp_path / "r.h5", _data())
+    with h5py.File(path, "a") as f:
+        f.attrs["schema_version"] = 1
+    with pytest.raises(RoundFileError, match=r"schema version 1, written by an older pipeline.*rerun its round"):
+        read_round(path)
+
+
+def test_a_file_missing_a_record_field_is_refused_naming_it(tmp_path):
+    path = write_round(tmp_path / "r.h5", _data())
+    with h5py.File(path, "a") as f:
+        del f["layers/fc.weight"].attrs["n_kept"]
+    with pytest.raises(RoundFileError, match=r"missing attributes \['n_kept'\] of a LayerAttrs"):
+        read_round(path)

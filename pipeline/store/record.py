@@ -1,0 +1,159 @@
+"""What a round file holds, as typed records: the run's attributes, each prunable weight's, each
+layer graph's diagram summary, and the per-epoch metrics.
+
+The writer stores these fields as HDF5 attributes and every reader builds them back, so a
+missing attribute is an error at read time, not a KeyError deep in a report. docs/hdf5-schema.md
+lists the fields from here (``schema_markdown``; a test keeps it current).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+
+def doc(text: str) -> Any:
+    """A required field with its documentation."""
+    return field(metadata={"doc": text})
+
+
+def optional(text: str) -> Any:
+    """A field that only some records have (None when absent)."""
+    return field(default=None, metadata={"doc": text})
+
+
+class MissingAttribute(KeyError):
+    """A record read from a file lacks a field its schema requires."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """A flat record stored as the attributes of one HDF5 object."""
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> Self:
+        """The record from an attribute mapping; other attributes (format, markers) are ignored."""
+        fields = dataclasses.fields(cls)
+        missing = [f.name for f in fields if f.name not in attrs and f.default is dataclasses.MISSING]
+        if missing:
+            raise MissingAttribute(f"missing attributes {missing} of a {cls.__name__}")
+        return cls(**{f.name: attrs[f.name] for f in fields if f.name in attrs})
+
+    def to_attrs(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def __getitem__(self, key: str) -> Any:
+        """Records read like the attribute mappings they are stored as."""
+        if key not in self:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in {f.name for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True)
+class RunAttrs(Record):
+    """The root attributes: which round of which run, its outcome and its provenance."""
+
+    run_hash: str = doc("hash of every setting that decides the numbers (`pipeline.config.run_hash`)")
+    arch: str = doc("architecture")
+    dataset: str = doc("data set")
+    method: str = doc("the pruning method, or `dense` for round 0")
+    trial: int = doc("trial index")
+    round: int = doc("round index (0: the dense network)")
+    seed: int = doc("model-initialisation seed (`seed + trial`)")
+    data_seed: int = doc("the round's batch-order seed (the same for every method)")
+    config: dict = doc("JSON: the full resolved run configuration (training recipe, pruning, topology, data)")
+    convention: str = doc("diagram convention name (docs/science.md §2)")
+    conv_graph: str = doc("conv graph of the diagrams (`exact`)")
+    density_target: float = doc("the schedule's density for this round")
+    density: float = doc("achieved density over all prunable weights")
+    compression: float = doc("1 / density")
+    capped: bool = doc("some layer kept more than its budget (T-IMP kept a whole tree)")
+    eta_tau: float = doc("counted η_τ of the network (final aggregate, ratio of sums) on this round's graph")
+    test_acc: float = doc("test accuracy after the last epoch")
+    test_loss: float = doc("test loss after the last epoch")
+    train_acc: float = doc("training accuracy of the last epoch")
+    train_loss: float = doc("training loss of the last epoch")
+    epochs: int = doc("epochs trained")
+    resumed_from_epoch: int = doc("0, or the checkpointed epoch the round resumed from")
+    total_np: float = doc("sum of the layers' neural persistence")
+    device: str = doc("the torch device that trained the round")
+    versions: dict = doc("JSON: versions of python, torch, numpy and the other libraries")
+    code_revision: str = doc("git revision of the code (`-dirty` with local changes)")
+    created: str = doc("UTC time the round finished (ISO 8601)")
+    wall_seconds: float = doc("seconds the round took in its process")
+
+
+@dataclass(frozen=True)
+class LayerAttrs(Record):
+    """The attributes of `/layers/<weight name>`: how one prunable weight tensor was pruned."""
+
+    kind: str = doc("`linear`, `conv` or `recurrent`")
+    is_output: bool = doc("the classifier (last prunable weight)")
+    pruned: bool = doc("pruned this round (false for a classifier left alone)")
+    n_weights: int = doc("weights in the tensor")
+    n_kept: int = doc("weights the mask keeps")
+    density: float = doc("n_kept / n_weights")
+    compression: float = doc("n_weights / n_kept")
+    capped: bool = doc("kept more than its budget (T-IMP kept its whole tree)")
+    budget: int | None = optional("weights the schedule allowed (absent for round 0)")
+
+
+@dataclass(frozen=True)
+class DiagramAttrs(Record):
+    """The attributes of `/diagrams/<graph name>`: one layer graph's diagram and what is counted
+    on its present weights' spanning forest (docs/science.md §2–§4)."""
+
+    layer: str = doc("the weight tensor (state_dict name) the graph belongs to")
+    offset: int = doc("flat index of the graph's first weight in that tensor (non-zero for gate blocks)")
+    size: int = doc("weights of the tensor in this graph (its flat indices: offset .. offset + size - 1)")
+    kind: str = doc("`linear`, `conv` or `recurrent`")
+    m: int = doc("input vertices")
+    n: int = doc("output vertices")
+    n_vertices: int = doc("vertices of the diagram's graph")
+    n_components: int = doc("components of the diagram's spanning forest")
+    n_essential: int = doc("essential points (1, 0) counted in NP (convention `essential`)")
+    w_max: float = doc("the scale w' = |w| / w_max")
+    degenerate: bool = doc("the layer's present weights are all zero")
+    np: float = doc("neural persistence")
+    normalized_np: float = doc("NP over the convention's normaliser (docs/science.md §2 says when it can exceed 1)")
+    weights: int = doc("present edges")
+    mst_edges: int = doc("edges of the present weights' spanning forest")
+    eta_tau: float = doc("weights / mst_edges")
+    alpha: int = doc("α: the forest's distinct weights (conv: kernel parameters)")
+    overlap_shared: int = doc("how many of the α heaviest weights are in the forest")
+    overlap_fraction: float = doc("overlap_shared / α")
+    params: int | None = optional("conv: present kernel parameters")
+    mst_params: int | None = optional("conv: kernel parameters the forest uses")
+    eta_tau_params: float | None = optional("conv: params / mst_params")
+
+
+METRICS: dict[str, str] = {
+    "epoch": "epoch number (1-based)",
+    "train_loss": "mean training loss of the epoch",
+    "train_acc": "training accuracy of the epoch",
+    "test_loss": "test loss after the epoch",
+    "test_acc": "test accuracy after the epoch",
+    "lr": "learning rate during the epoch",
+    "seconds": "wall time of the epoch",
+    "np/<graph name>": "neural persistence of each layer graph after the epoch (when `training.track_np`)",
+}
+"""The per-epoch arrays under `/metrics` (one value per epoch)."""
+
+
+def schema_markdown() -> str:
+    """The attribute tables of docs/hdf5-schema.md, generated from the records above."""
+    parts = []
+    groups = ((RunAttrs, "/ (root)"), (LayerAttrs, "/layers/<weight name>"), (DiagramAttrs, "/diagrams/<graph name>"))
+    for cls, where in groups:
+        parts += [f"### `{where}` — `{cls.__name__}`", "", " ".join((cls.__doc__ or "").split()), ""]
+        parts += ["| attribute | type | meaning |", "|---|---|---|"]
+        parts += [f"| `{f.name}` | {f.type} | {f.metadata['doc']} |" for f in dataclasses.fields(cls)]
+        parts.append("")
+    parts += ["### `/metrics` — `METRICS`", "", "| dataset | meaning |", "|---|---|"]
+    parts += [f"| `{name}` | {text} |" for name, text in METRICS.items()]
+    return "\n".join(parts) + "\n"
