@@ -18,6 +18,7 @@ from pipeline.prune import tree_edges
 from pipeline.report.registry import figures
 from pipeline.rounds import run_round, start_weights
 from pipeline.store import checkpoint_dir, read_round
+from pipeline.store.paths import checkpoint_file
 from pipeline.topology import PRESETS
 from pipeline.train import ModelMasks
 from tests.conftest import round_key, tiny_config, tiny_settings
@@ -76,12 +77,18 @@ def test_rewinding_restores_the_stored_initial_weights_under_the_mask(tiny):
     assert none is None and np.array_equal(trained["net.1.weight"].numpy(), data.weights["net.1.weight"])
 
 
-def test_late_rewinding_uses_the_epoch_snapshot(tmp_path):
-    config = tiny_config(tmp_path, pruning={"rewind": "epoch:1"})
-    dense = read_round(_round(config, "imp", 0))
-    init_model = build_model("fcn", "mnist-5k")
-    assert not np.array_equal(dense.rewind["net.1.weight"], dense.weights["net.1.weight"])
-    assert dense.rewind["net.1.weight"].shape == init_model.net[1].weight.shape
+def test_late_rewinding_rewinds_to_the_weights_after_epoch_e(tmp_path):
+    """The rewind point of ``epoch:1`` is exactly the network after one epoch of the same run
+    (a one-epoch run: same seeds, data order and constant learning rate), not its init."""
+    late = read_round(_round(tiny_config(tmp_path / "late", pruning={"rewind": "epoch:1"}), "imp", 0))
+    one_epoch = read_round(_round(tiny_config(tmp_path / "one", training={"epochs": 1}), "imp", 0))
+    at_init = read_round(_round(tiny_config(tmp_path / "init"), "imp", 0))
+    for name in late.weights:
+        assert np.array_equal(late.rewind[name], one_epoch.weights[name]), name
+        assert not np.array_equal(late.rewind[name], at_init.rewind[name]), name
+        assert not np.array_equal(late.rewind[name], late.weights[name]), name
+    for name in late.rewind_rest:
+        assert np.array_equal(late.rewind_rest[name], one_epoch.trained_rest[name]), name
 
 
 def test_round_refuses_a_previous_file_of_another_run(tmp_path):
@@ -120,7 +127,7 @@ def test_killed_round_resumes_and_matches_an_uninterrupted_run(tmp_path):
         str(out),
     ]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint = checkpoint_dir(out) / "state.pt"
+    checkpoint = checkpoint_file(checkpoint_dir(out))
     deadline = time.monotonic() + 120
     while not checkpoint.exists():
         assert proc.poll() is None and time.monotonic() < deadline, "the round ended before its first checkpoint"

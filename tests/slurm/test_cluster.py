@@ -19,8 +19,9 @@ import yaml
 
 from pipeline.config import LauncherConfig, load_config
 from pipeline.launch import RoundJob, make_executor
+from pipeline.report.registry import figures
 from pipeline.rounds import run_round
-from pipeline.store import checkpoint_dir, read_round
+from pipeline.store import checkpoint_dir, paths, read_round
 from tests.conftest import round_key, tiny_settings
 from tests.workflow.conftest import ROOT, SNAKEMAKE, snakemake, snakemake_env, write_config
 
@@ -137,7 +138,7 @@ def test_a_failing_job_shows_its_traceback_and_fails_only_its_rules(tmp_path):
     failed = logs[("fcn", "mnist")].read_text()
     assert "Traceback" in failed and "MissingDataError" in failed and "data set 'mnist' not found" in failed
     assert len(list((tmp_path / "results/runs/fcn/mnist-5k").rglob("*.h5"))) == 2, "--keep-going ran the rest"
-    assert len(list((tmp_path / "results/figures/fcn/mnist-5k").glob("*.png"))) == 6
+    assert all(Path(paths.figure_file(tmp_path / "results", "fcn", "mnist-5k", f)).exists() for f in figures())
     assert not list((tmp_path / "results/runs/fcn/mnist").rglob("*.h5"))
 
 
@@ -165,7 +166,9 @@ def test_ctrl_c_cancels_the_running_jobs_and_the_rerun_finishes(tmp_path):
     )
     try:
         wait_until(lambda: job_ids(tmp_path) and set(job_ids(tmp_path)) <= squeue_ids(), 120, "a running round job")
-        wait_until(lambda: list((tmp_path / "results/runs").rglob("state.pt")), 120, "the round's first checkpoint")
+        wait_until(
+            lambda: list((tmp_path / "results/runs").rglob(paths.CHECKPOINT_NAME)), 120, "the round's first checkpoint"
+        )
         ours = set(job_ids(tmp_path))
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=60)
@@ -197,7 +200,7 @@ def test_preempted_round_requeues_and_resumes_from_its_checkpoint(tmp_path):
         key.name,
     )
     submitted = executor.submit(job)
-    state = checkpoint_dir(out) / "state.pt"
+    state = paths.checkpoint_file(checkpoint_dir(out))
 
     def epoch() -> int:
         try:

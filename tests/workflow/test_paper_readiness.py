@@ -1,9 +1,11 @@
 """The paper grid's CIFAR code path, run for real on a CIFAR-10 fixture in torchvision's format."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
-from pipeline.store import read_round
+from pipeline.store import paths, read_round
 from tests.fixtures import write_cifar10
 from tests.workflow.conftest import snakemake, write_config
 
@@ -28,8 +30,8 @@ def test_resnet20_and_vgg11_on_a_cifar10_fixture(tmp_path):
         assert last.attrs["density"] == pytest.approx(0.64, abs=0.01)
         conv = [d for d in last.diagrams.values() if d.attrs["kind"] == "conv"]
         assert conv and all(d.attrs["mst_params"] > 0 for d in conv)
-        assert (tmp_path / f"results/figures/{arch}/cifar10/accuracy.png").exists()
-    eta = pd.read_csv(tmp_path / "results/tables/eta_tau.csv")
+        assert Path(paths.figure_file(tmp_path / "results", arch, "cifar10", "accuracy")).exists()
+    eta = pd.read_csv(paths.table_file(tmp_path / "results", "eta_tau", "csv"))
     counted = eta[(eta["arch"] == "resnet20") & (eta["dataset"] == "cifar10")]["params_counted_on"].unique()
     assert counted.tolist() == ["trained dense weights (1 trial)"]
     assert len(eta[["arch", "dataset"]].drop_duplicates()) == 8

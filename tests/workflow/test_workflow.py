@@ -3,6 +3,7 @@ import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,8 @@ import pytest
 
 from pipeline.cli.configuration import schema_text
 from pipeline.config import markdown_reference
-from pipeline.store import read_round
+from pipeline.report import registry
+from pipeline.store import paths, read_round
 from tests.workflow.conftest import ROOT, SNAKEMAKE, TINY, snakemake, snakemake_env, write_config
 
 
@@ -86,22 +88,23 @@ def test_tiny_run_end_to_end_with_report(workdir):
     for path in runs:
         data = read_round(path)
         assert data.attrs.epochs == 1  # read_round refuses a file without its completion marker
-    accuracy = pd.read_csv(workdir / "results/tables/accuracy.csv")
+    accuracy = pd.read_csv(paths.table_file(workdir / "results", "accuracy", "csv"))
     assert sorted(accuracy["round"].unique()) == [0, 1, 2]
     assert set(accuracy["method"]) == {"imp", "timp"}
     assert np.allclose(accuracy.sort_values("round")["compression"].unique(), [1.0, 1.25, 1.5625], atol=1e-3)
-    overlap = pd.read_csv(workdir / "results/tables/overlap.csv")
+    overlap = pd.read_csv(paths.table_file(workdir / "results", "overlap", "csv"))
     assert overlap["overlap"].between(0, 1).all() and overlap["bound"].notna().all()
-    eta = pd.read_csv(workdir / "results/tables/eta_tau.csv")
+    eta = pd.read_csv(paths.table_file(workdir / "results", "eta_tau", "csv"))
     ours = eta[(eta["arch"] == "fcn") & (eta["dataset"] == "mnist-5k")]
     assert ours.loc[ours["layer"] == "final", "paper_eta_tau"].round(5).tolist() == [66.77852]
     assert ours["params_counted_on"].unique().tolist() == ["trained dense weights (1 trial)"]
     assert len(eta[["arch", "dataset"]].drop_duplicates()) == 9  # the paper's eight pairs and this one
-    for png in (workdir / "results/figures/fcn/mnist-5k").glob("*.png"):
+    figures = [Path(paths.figure_file(workdir / "results", "fcn", "mnist-5k", name)) for name in registry.figures()]
+    for png in figures:
         assert png.read_bytes()[:4] == b"\x89PNG"
-    assert len(list((workdir / "results/figures/fcn/mnist-5k").glob("*.png"))) == 6
-    report = snakemake(workdir, "--report", "results/report.html", check=True, timeout=300)
-    assert report.returncode == 0 and (workdir / "results/report.html").stat().st_size > 10_000
+    assert all(png.exists() for png in figures) and len(figures) == 6
+    report = snakemake(workdir, "--report", paths.report_file("results"), check=True, timeout=300)
+    assert report.returncode == 0 and Path(paths.report_file(workdir / "results")).stat().st_size > 10_000
 
 
 @pytest.mark.slow
@@ -117,7 +120,7 @@ def test_interrupted_workflow_leaves_no_corrupt_output_and_reruns(workdir):
         start_new_session=True,
     )
     deadline = time.monotonic() + 300
-    while not list((workdir / "results/runs").rglob("state.pt")):
+    while not list((workdir / "results/runs").rglob(paths.CHECKPOINT_NAME)):
         assert proc.poll() is None and time.monotonic() < deadline, "no round reached its first checkpoint"
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)
