@@ -24,7 +24,7 @@ from pipeline.config import ConfigError, load_config, run_spec
 from pipeline.launch.executors import RESOURCE_KEYS, make_executor, resources_for
 from pipeline.launch.jobs import RoundJob
 from pipeline.store.key import RoundKey
-from pipeline.store.paths import checkpoint_dir, launch_file
+from pipeline.store.paths import checkpoint_dir, launch_file, submitit_folder
 
 log = logging.getLogger("pipeline.launch")
 
@@ -96,7 +96,7 @@ def launch_round(
         if backend == "inline":
             job()
         else:
-            folder = Path(config.launcher.log_dir) / "%j"
+            folder = submitit_folder(config.launcher.log_dir)
             submitted = make_executor(backend, folder, requested, key.name).submit(job)
             log.info("submitted %s job %s (logs: %s)", backend, submitted.job_id, submitted.paths.folder)
             interval = poll_s if poll_s is not None else config.launcher.poll_s

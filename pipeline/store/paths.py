@@ -97,3 +97,8 @@ def sibling_partial(path: str | Path) -> Path:
     """The temporary name of a small file (checkpoint, run config) written then renamed."""
     path = Path(path)
     return path.with_name(path.name + ".partial")
+
+
+def submitit_folder(log_dir: str | Path) -> Path:
+    """Where submitit keeps a job's script, pickles and logs: one folder per job id."""
+    return Path(log_dir) / "%j"
