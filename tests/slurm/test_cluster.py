@@ -21,7 +21,7 @@ from pipeline.config import LauncherConfig, load_config
 from pipeline.launch import RoundJob, make_executor
 from pipeline.report.registry import figures
 from pipeline.rounds import run_round
-from pipeline.store import checkpoint_dir, paths, read_round
+from pipeline.store import RoundKey, checkpoint_dir, paths, read_round
 from tests.conftest import round_key, tiny_settings
 from tests.workflow.conftest import ROOT, SNAKEMAKE, snakemake, snakemake_env, write_config
 
@@ -104,15 +104,10 @@ def test_profile_runs_every_round_as_a_gpu_job_with_inline_results(tmp_path):
     jobs = sacct(ids)
     assert {j["state"] for j in jobs} == {"COMPLETED"}
     assert all("gres/gpu=1" in j["tres"] for j in jobs), jobs
-    assert sorted(j["name"] for j in jobs) == sorted(
-        [
-            "fcn-mnist-5k-t0-imp-r0",
-            "fcn-mnist-5k-t0-imp-r1",
-            "fcn-mnist-5k-t0-imp-r2",
-            "fcn-mnist-5k-t0-timp-r1",
-            "fcn-mnist-5k-t0-timp-r2",
-        ]
-    )
+    run_hash = read_round(rounds[0]).attrs.run_hash
+    keys = [RoundKey("fcn", "mnist-5k", run_hash, 0, 0)]
+    keys += [RoundKey("fcn", "mnist-5k", run_hash, 0, k, m) for m in ("imp", "timp") for k in (1, 2)]
+    assert sorted(j["name"] for j in jobs) == sorted(key.name for key in keys)  # e.g. fcn-mnist-5k-{hash}-t0-dense-r0
 
     snakemake(inline_dir, "--cores", "2", check=True, timeout=600)
     for path in rounds:
