@@ -159,7 +159,7 @@ class PruningConfig:
     rewind: str = opt(
         "init",
         "weights a round restarts from: init, epoch:E (of round 0) or none (keep training)",
-        pattern=r"^(init|none|epoch:[0-9]+)$",
+        pattern=r"^(init|none|epoch:[1-9][0-9]*)$",
     )
     prune_output: bool = opt(True, "prune the classifier (last layer) like the others")
     timp_short_budget: Literal["cap", "heaviest"] = opt(
@@ -175,8 +175,10 @@ class PruningConfig:
 
 @dataclass(frozen=True)
 class LauncherConfig:
-    """Where heavy jobs run and what each asks a scheduler for (a rule's resources override the
-    per-job values: ``pipeline.launch.executors.resources_for``)."""
+    """Where heavy jobs run and what each asks a scheduler for (rules may override per job).
+
+    ``pipeline.launch.executors.resources_for`` merges a rule's resources into these values.
+    """
 
     backend: Literal["inline", "local", "slurm"] = opt(
         "inline", "inline: in the Snakemake job's process; local: a submitit subprocess; slurm: a SLURM job"

@@ -2,8 +2,8 @@
 
 Round 0 trains the dense network (it belongs to no method: every method of a trial continues
 it). Round k >= 1 reads round k - 1 of the same method, prunes it, rewinds, retrains, measures
-the diagrams and stores everything in one HDF5 file. The steps — prepare, prune, train,
-measure, record — are functions of their own. Callable in-process, from the CLI
+the diagrams and stores everything in one HDF5 file. The steps — prepare, prune, train_round,
+record (which measures) — are functions of their own. Callable in-process, from the CLI
 (``python -m pipeline round``) and as a submitit job (``pipeline.launch``); a restarted round
 resumes from its last epoch checkpoint.
 """
@@ -76,7 +76,7 @@ class Round:
 
 def _check_previous(prev: RoundData, key: RoundKey, path: Path) -> None:
     expected = {"run_hash": key.run_hash, "trial": key.trial, "round": key.round - 1}
-    expected["method"] = key.method if key.round > 1 else "dense"
+    expected["method"] = key.previous.label if key.previous else None
     for name, value in expected.items():
         if prev.attrs[name] != value:
             raise ValueError(f"{path}: {name} is {prev.attrs[name]!r}, this round needs {value!r}")
@@ -124,7 +124,9 @@ def prune(r: Round, previous: Path) -> None:
         inputs["rng"] = np.random.default_rng(r.key.prune_seed(r.spec.trial_seed))
     r.start_state, r.carried_rewind = start_weights(prev, r.spec.pruning.rewind)
     r.model.load_state_dict(r.start_state)
-    if "model" in method.needs:
+    if "model" in method.needs:  # the network the method scores: restarted, under the previous masks
+        r.model.to(r.data.device)
+        ModelMasks(r.model, prev.masks).enforce()
         inputs["model"] = r.model
     if "batch" in method.needs:
         generator = torch.Generator().manual_seed(r.key.data_seed(r.spec.trial_seed))

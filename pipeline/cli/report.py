@@ -7,16 +7,17 @@ from pathlib import Path
 
 from pipeline.report.formats import render
 
+FORMAT_OF = {"csv": "csv", "md": "markdown"}
+"""How each table file extension is rendered."""
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     tables = subparsers.add_parser(
         "tables",
         help="the registered tables (CSV + Markdown) of a grid, from its round files",
-        description=(
-            "Aggregate round files into every registered table, mean ± sd over trials: accuracy (accuracy and "
-            "NP retained vs compression), overlap (top-α vs MaxST per layer with the bound and chance), "
-            "np_rounds, np_epochs."
-        ),
+        description="Aggregate round files into every registered table (mean ± sd over trials): "
+        + ", ".join(_names("table"))
+        + ".",
     )
     tables.add_argument("files", type=Path, nargs="+", help="round files (.h5)")
     tables.add_argument("--out-dir", type=Path, required=True)
@@ -39,23 +40,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     figures = subparsers.add_parser(
         "figures",
         help="the figures of one architecture/data-set pair (PNG) from its round files",
-        description="Writes " + ", ".join(f"{name}.png" for name in _figure_names()) + " into --out-dir.",
+        description="Writes " + ", ".join(f"{name}.png" for name in _names("figure")) + " into --out-dir.",
     )
     figures.add_argument("files", type=Path, nargs="+", help="the pair's round files (.h5)")
     figures.add_argument("--out-dir", type=Path, required=True)
     figures.set_defaults(func=run_figures)
 
 
-def _figure_names() -> list[str]:
-    from pipeline.report.registry import figures
+def _names(kind: str) -> list[str]:
+    from pipeline.report import registry
 
-    return list(figures())
+    return list(registry.figures() if kind == "figure" else registry.tables())
 
 
 def _write(frame, out_dir: Path, name: str) -> None:
+    from pipeline.store.paths import TABLE_FORMATS, TABLE_PATTERN, in_dir
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{name}.csv").write_text(render(frame, "csv"))
-    (out_dir / f"{name}.md").write_text(render(frame, "markdown"))
+    for ext in TABLE_FORMATS:
+        in_dir(out_dir, TABLE_PATTERN, name=name, ext=ext).write_text(render(frame, FORMAT_OF[ext]))
 
 
 def run_tables(args: argparse.Namespace) -> None:
@@ -97,7 +100,8 @@ def run_figures(args: argparse.Namespace) -> None:
     from pipeline.report.collect import collect
     from pipeline.report.figures import PairData
     from pipeline.report.registry import figures
+    from pipeline.store.paths import FIGURE_PATTERN, in_dir
 
     pair = PairData(collect(args.files))
     for name, figure in figures().items():
-        figure.make(pair, args.out_dir / f"{name}.png")
+        figure.make(pair, in_dir(args.out_dir, FIGURE_PATTERN, name=name))

@@ -124,7 +124,7 @@ def run_inspect(args: argparse.Namespace) -> None:
         print(f"  run        {a.arch}/{a.dataset}  hash {a.run_hash}  trial {a.trial}  seed {a.seed}")
         print(
             f"  round      {a.round} ({a.method})  density {a.density:.4f}  "
-            f"compression {a.compression:.2f}x{'  (T-IMP capped at |MST|)' if a.capped else ''}"
+            f"compression {a.compression:.2f}x{'  (some layer kept above its budget)' if a.capped else ''}"
         )
         print(f"  accuracy   test {a.test_acc:.4f}  train {a.train_acc:.4f}  after {a.epochs} epochs")
         print(f"  topology   η_τ {a.eta_tau:.3f}  total NP {a.total_np:.4f}  [{a.convention}]")

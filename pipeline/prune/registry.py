@@ -76,23 +76,28 @@ _DISCOVERED = False
 
 def register_method(method: Method) -> Method:
     """Add ``method`` to the registry (a method module calls this at import)."""
-    if method.name in _METHODS:
-        raise ValueError(f"a pruning method named {method.name!r} is already registered")
+    from pipeline.store.key import DENSE
+
+    if method.name in _METHODS or method.name == DENSE:
+        raise ValueError(f"a pruning method named {method.name!r} is already registered (or reserved)")
     if not method.name.isidentifier() or method.name != method.name.lower():
         raise ValueError(f"method name {method.name!r}: use lower-case letters, digits and underscores")
     _METHODS[method.name] = method
+    ordered = sorted(_METHODS.items())  # by name, whatever order the modules load in
+    _METHODS.clear()
+    _METHODS.update(ordered)
     return method
 
 
 def registry() -> dict[str, Method]:
-    """Every registered method, in the order of their modules' names."""
+    """Every registered method, by name (the order of tables and legends)."""
     global _DISCOVERED
     if not _DISCOVERED:
-        _DISCOVERED = True
         from pipeline.prune import methods as package
 
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        for info in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"{package.__name__}.{info.name}")
+        _DISCOVERED = True
     return _METHODS
 
 

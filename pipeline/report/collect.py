@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.store.key import DENSE
 from pipeline.store.record import RunAttrs
-from pipeline.store.runfile import datasets_dict, diagram_attrs, layer_attrs, open_checked, records_of, run_attrs
+from pipeline.store.runfile import datasets_dict, diagram_attrs, open_checked, records_of, run_attrs
 
 RUN_KEYS = ["arch", "dataset", "run_hash", "trial"]
 
@@ -28,7 +29,7 @@ class Collection:
 
 
 def _methods(attrs: RunAttrs, methods: Sequence[str]) -> list[str]:
-    return list(methods) if attrs.method == "dense" else [attrs.method]
+    return list(methods) if attrs.method == DENSE else [attrs.method]
 
 
 def collect(paths: Iterable[str | Path]) -> Collection:
@@ -37,10 +38,10 @@ def collect(paths: Iterable[str | Path]) -> Collection:
     files = []
     for path in paths:
         with open_checked(path) as f, records_of(path):
-            files.append((path, run_attrs(f), diagram_attrs(f), layer_attrs(f), datasets_dict(f["metrics"])))
-    methods = sorted({attrs.method for _, attrs, *_ in files} - {"dense"}) or ["dense"]
+            files.append((path, run_attrs(f), diagram_attrs(f), datasets_dict(f["metrics"])))
+    methods = sorted({attrs.method for _, attrs, *_ in files} - {DENSE}) or [DENSE]
     rounds, layers, epochs = [], [], []
-    for path, attrs, graphs, tensors, metrics in files:
+    for path, attrs, graphs, metrics in files:
         base = {key: attrs[key] for key in RUN_KEYS} | {"round": attrs.round, "file": str(path)}
         bounds = {name: g.np / g.normalized_np if g.normalized_np else np.nan for name, g in graphs.items()}
         kept_by_tree = sum(g.mst_params or g.mst_edges for g in graphs.values())
@@ -56,7 +57,6 @@ def collect(paths: Iterable[str | Path]) -> Collection:
                 | {"eta_tau_weights": present / max(kept_by_tree, 1)}
             )
             for position, (name, g) in enumerate(graphs.items()):
-                weight = tensors[g.layer]
                 layers.append(
                     row
                     | {
@@ -65,7 +65,7 @@ def collect(paths: Iterable[str | Path]) -> Collection:
                         "kind": g.kind,
                         "m": g.m,
                         "n": g.n,
-                        "layer_density": weight.density,
+                        "layer_density": (g.params or g.weights) / g.size,  # this graph's block
                         "weights": g.weights,
                         "mst_edges": g.mst_edges,
                         "eta_tau": g.eta_tau,

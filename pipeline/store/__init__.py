@@ -1,7 +1,7 @@
 """Persistence: the one home of file paths and of the HDF5 round-file schema."""
 
 from pipeline.store.key import RoundKey
-from pipeline.store.paths import checkpoint_dir, round_file, run_dir
+from pipeline.store.paths import checkpoint_dir, round_file
 from pipeline.store.runfile import (
     SCHEMA_VERSION,
     DiagramRecord,
@@ -22,6 +22,5 @@ __all__ = [
     "read_attrs",
     "read_round",
     "round_file",
-    "run_dir",
     "write_round",
 ]

@@ -17,6 +17,8 @@ from typing import Any
 from pipeline.store import paths
 
 _HASH = re.compile(r"[0-9a-f]{10}")
+DENSE = "dense"
+"""The ``method`` a round-0 file records: it belongs to no method."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class RoundKey:
     @property
     def label(self) -> str:
         """The method, or ``dense`` for round 0 (the ``method`` stored in the round file)."""
-        return self.method or "dense"
+        return self.method or DENSE
 
     @property
     def name(self) -> str:
@@ -90,10 +92,11 @@ class RoundKey:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, run_hash: str | None = None) -> RoundKey:
-        method = args.method if args.round_index > 0 else None
-        if args.round_index > 0 and method is None:
+        if args.round_index == 0 and args.method is not None:
+            raise ValueError("round 0 (the dense network) belongs to no method: leave out --method")
+        if args.round_index > 0 and args.method is None:
             raise ValueError(f"round {args.round_index} needs --method")
-        return cls(args.arch, args.dataset, run_hash or args.run_hash, args.trial, args.round_index, method)
+        return cls(args.arch, args.dataset, run_hash or args.run_hash, args.trial, args.round_index, args.method)
 
     @classmethod
     def from_wildcards(cls, wildcards: Mapping[str, Any]) -> RoundKey:

@@ -24,13 +24,10 @@ from pathlib import Path
 ROUND_PATTERN = "runs/{arch}/{dataset}/{run_hash}/trial{trial}/{method}/round{round}.h5"
 DENSE_PATTERN = "runs/{arch}/{dataset}/{run_hash}/trial{trial}/round0.h5"
 FIGURE_PATTERN = "figures/{arch}/{dataset}/{name}.png"
+TABLE_PATTERN = "tables/{name}.{ext}"
 TABLE_FORMATS = ("csv", "md")
 CHECKPOINT_NAME = "state.pt"
 RUN_CONFIG_DIR = Path(".snakemake/pipeline")
-
-
-def run_dir(results: str | Path, arch: str, dataset: str, run_hash: str) -> Path:
-    return Path(results) / "runs" / arch / dataset / run_hash
 
 
 def round_file(
@@ -55,11 +52,17 @@ def benchmark_of(results: str | Path, pattern: str) -> str:
 
 
 def table_file(results: str | Path, name: str, ext: str) -> str:
-    return f"{results}/tables/{name}.{ext}"
+    return f"{results}/{TABLE_PATTERN.format(name=name, ext=ext)}"
 
 
 def figure_file(results: str | Path, arch: str, dataset: str, name: str) -> str:
     return f"{results}/{FIGURE_PATTERN.format(arch=arch, dataset=dataset, name=name)}"
+
+
+def in_dir(directory: str | Path, pattern: str, **fields: str) -> Path:
+    """A table or figure file inside ``directory`` (what ``--out-dir`` names): the pattern's
+    file name, e.g. ``in_dir(out, TABLE_PATTERN, name="accuracy", ext="csv")``."""
+    return Path(directory) / Path(pattern.format(arch="", dataset="", **fields)).name
 
 
 def report_file(results: str | Path) -> str:
@@ -69,6 +72,11 @@ def report_file(results: str | Path) -> str:
 def run_config_file(run_hash: str) -> Path:
     """The validated configuration a run's jobs read, named by the run hash."""
     return RUN_CONFIG_DIR / f"config-{run_hash}.yaml"
+
+
+def run_schema_file() -> Path:
+    """The configuration schema generated from the running code, for Snakemake's validation."""
+    return RUN_CONFIG_DIR / "config.schema.yaml"
 
 
 def checkpoint_dir(out: str | Path) -> Path:

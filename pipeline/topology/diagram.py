@@ -100,8 +100,9 @@ def neural_persistence(d: Diagram, p: float = 2.0) -> float:
 def normalized_neural_persistence(d: Diagram, convention: Convention = PAPER) -> float:
     """Neural persistence divided by ``(|V| - 1)^(1/p)`` (or ``|V| - 2``).
 
-    At most 1 under the ``paper`` convention; a global ``w_max``, the essential class or the
-    ``|V| - 2`` normaliser can take it above 1 (the bound of each: docs/science.md §2).
+    At most 1 under the ``paper`` convention. Under others it can exceed 1: a global ``w_max``
+    with the essential class or with the ``|V| - 2`` normaliser, and an all-zero (degenerate)
+    layer under the essential class or ``|V| - 2`` (the bound of each: docs/science.md §2).
     """
     offset = 1 if convention.normalizer == "vertices-1" else 2
     bound = (d.n_vertices - offset) ** (1.0 / convention.p) if d.n_vertices > offset else 0.0

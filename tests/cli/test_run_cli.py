@@ -14,7 +14,9 @@ def test_round_then_inspect(tmp_path, capsys):
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(tiny_settings(tmp_path / "results")))
     base = ["round", "--config", str(config), "--arch", "fcn", "--dataset", "mnist-5k", "--trial", "0"]
-    assert main([*base, "--method", "imp", "--round", "0"]) == 0
+    assert main([*base, "--method", "imp", "--round", "0"]) == 2  # round 0 belongs to no method
+    assert "leave out --method" in capsys.readouterr().err
+    assert main([*base, "--round", "0"]) == 0
     dense = capsys.readouterr().out.strip()
     assert main([*base, "--method", "timp", "--round", "1"]) == 0
     pruned = capsys.readouterr().out.strip()
@@ -45,7 +47,7 @@ def test_round_errors_are_clear(tmp_path, capsys):
 
 
 MALFORMED = "grid:\n  pairs: [fcn/mnist-5k\n  trials: 2\n"
-ROUND = ["--arch", "fcn", "--dataset", "mnist-5k", "--method", "imp", "--trial", "0", "--round", "0"]
+ROUND = ["--arch", "fcn", "--dataset", "mnist-5k", "--trial", "0", "--round", "0"]
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,7 @@ def test_unknown_and_duplicate_methods_are_refused(throwaway):
 
 def test_no_method_name_is_written_out_outside_its_module():
     """Method names come from the registry: no quoted 'imp'/'timp' in code outside pipeline/prune."""
-    literal = re.compile(r"""["'](imp|timp)["']""")
+    literal = re.compile(r"""["']imp["']|["'][^"'\n]*\btimp\b[^"'\n]*["']""")  # also "imp|timp" and the like
     files = [*ROOT.glob("pipeline/**/*.py"), *ROOT.glob("workflow/**/*.smk"), ROOT / "Snakefile"]
     offenders = [
         f"{path.relative_to(ROOT)}:{n}"
@@ -77,3 +77,38 @@ def test_no_method_name_is_written_out_outside_its_module():
         if literal.search(line)
     ]
     assert not offenders
+
+
+def test_a_method_gets_every_input_it_asks_for(tmp_path, monkeypatch):
+    """rewind point, a per-trial-and-round generator, the restarted network under the previous
+    masks (on the training device) and a training batch on the same device."""
+    import torch
+
+    seen = {}
+
+    def inspecting(ctx):
+        seen["rewind"] = {name: value.copy() for name, value in ctx.rewind.items()}
+        seen["draw"] = ctx.rng.integers(1 << 30)
+        state = ctx.model.state_dict()
+        seen["masked_zero"] = all(
+            bool((state[w.name][~torch.as_tensor(ctx.masks[w.name])] == 0).all()) for w in ctx.weights
+        )
+        images, labels = ctx.batch
+        seen["devices"] = {next(ctx.model.parameters()).device, images.device, labels.device}
+        seen["batch"] = (tuple(images.shape), tuple(labels.shape))
+        return keep_top(ctx, {w.name: np.abs(ctx.values[w.name]) for w in prunable(ctx)})
+
+    needs = frozenset({"rewind", "rng", "model", "batch"})
+    method = Method(name="inspecting", label="Inspecting", color="#9467bd", prune=inspecting, needs=needs)
+    monkeypatch.setitem(registry(), method.name, method)
+    config = load_config(tiny_settings(tmp_path / "results", training={"epochs": 1}))
+    run_round(config, round_key(config, 0))
+    run_round(config, round_key(config, 1, "inspecting"))
+    run_round(config, round_key(config, 2, "inspecting"))  # its previous masks have pruned weights
+    first_draw = seen["draw"]
+    dense = read_round(round_key(config, 0).file(config.results))
+    assert all(np.array_equal(seen["rewind"][name], dense.rewind[name]) for name in dense.rewind)
+    assert seen["masked_zero"] and len(seen["devices"]) == 1
+    assert seen["batch"] == ((128, 1, 28, 28), (128,))
+    run_round(config, round_key(config, 2, "inspecting"), out=tmp_path / "again.h5")
+    assert seen["draw"] == first_draw  # seeded per trial and round

@@ -5,6 +5,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from pipeline.cli.configuration import schema_text
 from pipeline.config import ConfigError, load_config, run_spec, to_dict
 from pipeline.prune import method_names
 from pipeline.report.registry import figures, tables
@@ -14,7 +15,24 @@ try:
     CFG = load_config(config)
 except ConfigError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
-validate(config, "../schemas/config.schema.yaml")
+
+
+def _write_if_changed(path, text):
+    """Write ``text`` to ``path`` atomically, leaving the file (and its mtime) alone if equal."""
+    if not path.exists() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = paths.sibling_partial(path)
+        partial.write_text(text)
+        partial.replace(path)
+    return str(path)
+
+
+# The schema of the code that runs (registered methods and architectures included);
+# workflow/schemas/ keeps the committed reference copy.
+validate(
+    config,
+    str(Path(_write_if_changed(paths.run_schema_file(), schema_text())).resolve()),
+)
 
 RESULTS = CFG.results
 PAIRS = [tuple(pair.split("/")) for pair in CFG.grid.pairs]
@@ -39,14 +57,8 @@ def _write_run_config(run_hash):
     Its name changes only when the run's results would (the hash is in every output path),
     so settings that leave results alone (trials, launcher, data root) rerun nothing.
     """
-    path = paths.run_config_file(run_hash)
     text = yaml.safe_dump(to_dict(CFG), sort_keys=True)
-    if not path.exists() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = paths.sibling_partial(path)
-        partial.write_text(text)
-        partial.replace(path)
-    return str(path)
+    return _write_if_changed(paths.run_config_file(run_hash), text)
 
 
 RUN_CONFIG = {pair: _write_run_config(run_hash) for pair, run_hash in RUN_HASH.items()}
