@@ -541,6 +541,11 @@ def json_schema(cls: type = Config) -> dict[str, Any]:
     return out
 
 
+def markdown_cell(text: str) -> str:
+    """A Markdown table cell: a literal ``|`` (as in ``|V|`` or a regex) must not split it."""
+    return text.replace("|", "\\|")
+
+
 def markdown_reference(cls: type = Config, prefix: str = "") -> str:
     """The configuration reference (config/README.md), generated from the fields."""
     hints = typing.get_type_hints(cls)
@@ -565,7 +570,8 @@ def markdown_reference(cls: type = Config, prefix: str = "") -> str:
             limits.append(f"matches `{schema['pattern']}`")
         constraint = ", ".join(f"`{a}`" for a in allowed) if allowed else ", ".join(limits)
         default = json.dumps(to_dict(_default_of(f)))
-        rows.append(f"| `{key}` | {schema.get('type', 'enum')} | `{default}` | {constraint} | {f.metadata['help']} |")
+        cells = [f"`{key}`", schema.get("type", "enum"), f"`{default}`", constraint, f.metadata["help"]]
+        rows.append("| " + " | ".join(markdown_cell(c) for c in cells) + " |")
     if rows:
         title = prefix.rstrip(".") or "top level"
         lines += [f"### `{title}`", "", (cls.__doc__ or "").strip().splitlines()[0], ""]

@@ -147,13 +147,18 @@ METRICS: dict[str, str] = {
 
 def schema_markdown() -> str:
     """The attribute tables of docs/hdf5-schema.md, generated from the records above."""
+    from pipeline.config import markdown_cell
+
     parts = []
     groups = ((RunAttrs, "/ (root)"), (LayerAttrs, "/layers/<weight name>"), (DiagramAttrs, "/diagrams/<graph name>"))
     for cls, where in groups:
         parts += [f"### `{where}` — `{cls.__name__}`", "", " ".join((cls.__doc__ or "").split()), ""]
         parts += ["| attribute | type | meaning |", "|---|---|---|"]
-        parts += [f"| `{f.name}` | {f.type} | {f.metadata['doc']} |" for f in dataclasses.fields(cls)]
+        parts += [
+            f"| `{f.name}` | {markdown_cell(str(f.type))} | {markdown_cell(f.metadata['doc'])} |"
+            for f in dataclasses.fields(cls)
+        ]
         parts.append("")
     parts += ["### `/metrics` — `METRICS`", "", "| dataset | meaning |", "|---|---|"]
-    parts += [f"| `{name}` | {text} |" for name, text in METRICS.items()]
+    parts += [f"| `{name}` | {markdown_cell(text)} |" for name, text in METRICS.items()]
     return "\n".join(parts) + "\n"
