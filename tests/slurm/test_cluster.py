@@ -239,8 +239,6 @@ def test_an_impossible_request_fails_at_submit_with_a_clear_message(tmp_path):
         "fcn",
         "--dataset",
         "mnist-5k",
-        "--method",
-        "imp",
         "--trial",
         "0",
         "--round",
