@@ -30,7 +30,7 @@ from pipeline.store import DiagramRecord, RoundData, RoundKey, checkpoint_dir, r
 from pipeline.store.provenance import code_revision, library_versions
 from pipeline.store.record import DiagramAttrs, LayerAttrs, RunAttrs
 from pipeline.topology import LayerPersistence, network_persistence
-from pipeline.topology.eta import aggregate, counted
+from pipeline.topology.eta import EtaCount, aggregate, counted
 from pipeline.topology.graphs import Layer
 from pipeline.topology.overlap import overlap
 from pipeline.train import ModelMasks, TrainResult, train, training_device
@@ -164,11 +164,11 @@ def train_round(r: Round, checkpoint: Path, progress: bool | None) -> TrainResul
     )
 
 
-def diagram_records(r: Round, persistence: list[LayerPersistence]) -> dict[str, DiagramRecord]:
-    """Each layer graph's diagram and what is counted on its present weights' tree."""
+def diagram_records(persistence: list[LayerPersistence], etas: list[EtaCount]) -> dict[str, DiagramRecord]:
+    """Each layer graph's diagram and what is counted on its present weights' tree (``etas``)."""
     records = {}
-    for p in persistence:
-        eta, ov = counted(p.layer, p.tree), overlap(p.layer, p.tree)
+    for p, eta in zip(persistence, etas, strict=True):
+        ov = overlap(p.layer, p.tree)
         attrs = DiagramAttrs(
             layer=p.layer.name.split("[")[0],
             offset=p.layer.offset,
@@ -236,8 +236,9 @@ def record(r: Round, trained: TrainResult, t0: float) -> RoundData:
     values = {w.name: final[w.name] for w in r.weights}
     convention = r.spec.topology
     persistence = network_persistence(model_graphs(r.weights, values, r.masks), convention)
-    diagrams = diagram_records(r, persistence)
-    final_eta = {row.layer: row for row in aggregate(counted(p.layer, p.tree) for p in persistence)}["final"]
+    etas = [counted(p.layer, p.tree) for p in persistence]
+    diagrams = diagram_records(persistence, etas)
+    final_eta = {row.layer: row for row in aggregate(etas)}["final"]
     total = sum(int(np.prod(w.shape)) for w in r.weights)
     kept = sum(int(r.masks[w.name].sum()) for w in r.weights)
     last = trained.history[-1]
