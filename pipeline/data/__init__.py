@@ -3,9 +3,8 @@
 The registry is light; readers and device batching (torch) load on first use.
 """
 
-from typing import Any
-
 from pipeline.data.registry import DATASETS, DatasetInfo, get_dataset_info
+from pipeline.lazy import lazy_attributes
 
 _LAZY = {
     "DeviceData": "pipeline.data.device",
@@ -15,12 +14,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'pipeline.data' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = ["DATASETS", "DatasetInfo", "get_dataset_info", *_LAZY]

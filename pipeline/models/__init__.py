@@ -5,19 +5,11 @@ probe (prunable layers, their graphs) when first used. The workflow imports it t
 configurations before any job and should not pay for torch then.
 """
 
-from typing import Any
-
+from pipeline.lazy import lazy_attributes
 from pipeline.models.registry import FAMILIES, build_model, datasets_for, list_models, register_model, valid_pairs
 
 _PROBE = ("PrunableWeight", "example_input", "graphs_of", "model_layers", "prunable_weights")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _PROBE:
-        from pipeline.models import probe
-
-        return getattr(probe, name)
-    raise AttributeError(f"module 'pipeline.models' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, dict.fromkeys(_PROBE, "pipeline.models.probe"))
 
 
 __all__ = [*_PROBE, "FAMILIES", "build_model", "datasets_for", "list_models", "register_model", "valid_pairs"]

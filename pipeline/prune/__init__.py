@@ -4,8 +4,7 @@ Light to import (the workflow reads the method names before any job): the method
 they share load on first use.
 """
 
-from typing import Any
-
+from pipeline.lazy import lazy_attributes
 from pipeline.prune.registry import (
     Method,
     PruneContext,
@@ -27,12 +26,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'pipeline.prune' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [
