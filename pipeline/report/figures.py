@@ -45,11 +45,11 @@ class PairData:
 
     @cached_property
     def accuracy(self) -> pd.DataFrame:
-        return accuracy_table(self.collection.rounds)
+        return accuracy_table(self.collection)
 
     @cached_property
     def overlap(self) -> pd.DataFrame:
-        return overlap_table(self.collection.layers)
+        return overlap_table(self.collection)
 
 
 def _plotting() -> tuple[Any, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pandas as pd
+from pandas.core.groupby import DataFrameGroupBy
 
 from pipeline.report.collect import Collection, with_retention
 from pipeline.report.registry import register_table
@@ -20,9 +21,13 @@ def _in_registry_order(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(method=pd.Categorical(frame["method"], categories=order, ordered=True))
 
 
-def _mean_sd(frame: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
-    """Mean and sample sd over trials of ``values`` per ``keys`` (``trials``: how many)."""
-    grouped = _in_registry_order(frame).groupby(keys, sort=True, dropna=False, observed=True)
+def _grouped(frame: pd.DataFrame, keys: list[str]) -> DataFrameGroupBy:
+    """The trials of each ``keys`` group, groups in key order (methods in registry order)."""
+    return _in_registry_order(frame).groupby(keys, sort=True, dropna=False, observed=True)
+
+
+def _mean_sd(grouped: DataFrameGroupBy, values: list[str]) -> pd.DataFrame:
+    """Mean and sample sd over trials of ``values`` per group (``trials``: how many)."""
     out = grouped[values].agg(["mean", "std"])
     out.columns = [f"{v}_{stat}" if stat == "std" else v for v, stat in out.columns]
     out = out.rename(columns={f"{v}_std": f"{v}_sd" for v in values})
@@ -31,12 +36,12 @@ def _mean_sd(frame: pd.DataFrame, keys: list[str], values: list[str]) -> pd.Data
     return out.assign(method=out["method"].astype(str))
 
 
-def accuracy_table(rounds: pd.DataFrame) -> pd.DataFrame:
+@register_table("accuracy")
+def accuracy_table(collection: Collection) -> pd.DataFrame:
     """Accuracy and NP retained against compression, per pair, method and round."""
-    frame = with_retention(rounds)
-    keys = ["arch", "dataset", "method", "round"]
-    table = _mean_sd(frame, keys, ["compression", "test_acc", "np_retained", "eta_tau"])
-    capped = _in_registry_order(frame).groupby(keys, sort=True, observed=True)["capped"].any().reset_index(drop=True)
+    grouped = _grouped(with_retention(collection.rounds), ["arch", "dataset", "method", "round"])
+    table = _mean_sd(grouped, ["compression", "test_acc", "np_retained", "eta_tau"])
+    capped = grouped["capped"].any().reset_index(drop=True)
     return table.assign(capped=capped.to_numpy()).drop(columns=["compression_sd", "eta_tau_sd"])
 
 
@@ -47,7 +52,8 @@ def _exact_mean(group: pd.DataFrame) -> Fraction:
     return sum(fractions, Fraction(0)) / len(fractions)
 
 
-def overlap_table(layers: pd.DataFrame) -> pd.DataFrame:
+@register_table("overlap")
+def overlap_table(collection: Collection) -> pd.DataFrame:
     """Top-α vs MaxST overlap per layer and round, with the Theorem 3.3 bound and chance.
 
     Bound and chance are defined for dense (linear, recurrent) layers; for conv layers the
@@ -57,9 +63,9 @@ def overlap_table(layers: pd.DataFrame) -> pd.DataFrame:
     from pipeline.topology.overlap import chance_level, lower_bound
 
     keys = ["arch", "dataset", "method", "round", "position", "layer", "kind", "m", "n"]
-    table = _mean_sd(layers, keys, ["layer_density", "alpha", "overlap"]).drop(columns=["layer_density_sd", "alpha_sd"])
-    groups = _in_registry_order(layers).groupby(keys, sort=True, dropna=False, observed=True)
-    exact = [_exact_mean(group) for _, group in groups]
+    grouped = _grouped(collection.layers, keys)
+    table = _mean_sd(grouped, ["layer_density", "alpha", "overlap"]).drop(columns=["layer_density_sd", "alpha_sd"])
+    exact = [_exact_mean(group) for _, group in grouped]
     bounds, binomial, hyper = [], [], []
     for row, mean_overlap in zip(table.itertuples(), exact, strict=True):
         dense = row.kind != "conv" and row.layer_density * row.m * row.n >= row.m + row.n - 1
@@ -76,35 +82,18 @@ def overlap_table(layers: pd.DataFrame) -> pd.DataFrame:
     return table.assign(bound=bounds, chance_log10_binomial=binomial, chance_log10_hypergeometric=hyper)
 
 
-def np_round_table(layers: pd.DataFrame) -> pd.DataFrame:
-    """Neural persistence (raw and normalised) per layer and round, mean ± sd over trials."""
-    keys = ["arch", "dataset", "method", "round", "position", "layer"]
-    return _mean_sd(layers, keys, ["np", "normalized_np", "eta_tau"]).drop(columns=["eta_tau_sd"])
-
-
-def np_epoch_table(epochs: pd.DataFrame) -> pd.DataFrame:
-    """Neural persistence per epoch of every round (layers and their total), mean ± sd."""
-    if epochs.empty:
-        return epochs
-    keys = ["arch", "dataset", "method", "round", "epoch", "position", "layer"]
-    return _mean_sd(epochs, keys, ["np", "normalized_np"])
-
-
-@register_table("accuracy")
-def _accuracy(collection: Collection) -> pd.DataFrame:
-    return accuracy_table(collection.rounds)
-
-
-@register_table("overlap")
-def _overlap(collection: Collection) -> pd.DataFrame:
-    return overlap_table(collection.layers)
-
-
 @register_table("np_rounds")
-def _np_rounds(collection: Collection) -> pd.DataFrame:
-    return np_round_table(collection.layers)
+def np_round_table(collection: Collection) -> pd.DataFrame:
+    """Neural persistence (raw and normalised) per layer and round, mean ± sd over trials."""
+    grouped = _grouped(collection.layers, ["arch", "dataset", "method", "round", "position", "layer"])
+    return _mean_sd(grouped, ["np", "normalized_np", "eta_tau"]).drop(columns=["eta_tau_sd"])
 
 
 @register_table("np_epochs")
-def _np_epochs(collection: Collection) -> pd.DataFrame:
-    return np_epoch_table(collection.epochs)
+def np_epoch_table(collection: Collection) -> pd.DataFrame:
+    """Neural persistence per epoch of every round (layers and their total), mean ± sd."""
+    epochs = collection.epochs
+    if epochs.empty:
+        return epochs
+    grouped = _grouped(epochs, ["arch", "dataset", "method", "round", "epoch", "position", "layer"])
+    return _mean_sd(grouped, ["np", "normalized_np"])

@@ -50,7 +50,7 @@ def test_a_method_registered_in_a_test_runs_through_config_round_and_tables(tmp_
     for name, mask in data.masks.items():
         kept = int(mask.sum())
         assert 0 < kept < mask.size and mask.ravel()[:kept].all(), name
-    table = accuracy_table(collect([dense, pruned]).rounds)
+    table = accuracy_table(collect([dense, pruned]))
     assert table["method"].tolist() == ["throwaway", "throwaway"] and table["round"].tolist() == [0, 1]
 
 
