@@ -62,7 +62,7 @@ def figure_file(results: str | Path, arch: str, dataset: str, name: str) -> str:
 def in_dir(directory: str | Path, pattern: str, **fields: str) -> Path:
     """A table or figure file inside ``directory`` (what ``--out-dir`` names): the pattern's
     file name, e.g. ``in_dir(out, TABLE_PATTERN, name="accuracy", ext="csv")``."""
-    return Path(directory) / Path(pattern.format(arch="", dataset="", **fields)).name
+    return Path(directory) / Path(pattern).name.format(**fields)
 
 
 def report_file(results: str | Path) -> str:
