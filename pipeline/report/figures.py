@@ -146,7 +146,7 @@ def overlap_figure(pair: PairData, path: Path) -> None:
     overlap, title = pair.overlap, pair.title
     dense = overlap[overlap["round"] == 0]
     dense = dense[dense["method"] == dense["method"].iloc[0]].reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(dense)), 4))
+    fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(dense)), 4))
     x = np.arange(len(dense))
     ax.bar(
         x, dense["overlap"], yerr=dense["overlap_sd"].fillna(0), color="#9ecae1", capsize=4, label="overlap (mean ± sd)"
