@@ -75,6 +75,12 @@ def _default_methods() -> tuple[str, ...]:
     return default_methods()
 
 
+def _rate_keys() -> list[str]:
+    from pipeline.topology.graphs import LayerKind
+
+    return ["output", *typing.get_args(LayerKind)]
+
+
 def _recipe_keys() -> list[str]:
     from pipeline.models.registry import list_models
 
@@ -111,6 +117,13 @@ class DataConfig:
         exclusive_maximum=1,
     )
     verify_checksums: bool = opt(True, "check torchvision's md5 sums of CIFAR batch files")
+    train_subset: int = opt(
+        0, "train on a fixed, class-stratified subset of this many training images (0: all of them)", minimum=0
+    )
+    test_subset: int = opt(
+        0, "evaluate on a fixed, class-stratified subset of this many test images (0: all of them)", minimum=0
+    )
+    subset_seed: int = opt(0, "seed that picks the subsets (the same subsets for every trial and method)", minimum=0)
 
 
 @dataclass(frozen=True)
@@ -156,21 +169,34 @@ class PruningConfig:
     )
     linear_rounds: int = opt(10, "linear schedule: rounds to reach `target`", minimum=1)
     scope: Literal["local", "global"] = opt("local", "rank weights per layer (local) or across all layers")
+    rates: dict[str, float] = opt(
+        {},
+        "geometric schedule: per-round rates of their own for the classifier (`output`) or a layer kind",
+        choices=_rate_keys,
+    )
     rewind: str = opt(
         "init",
-        "weights a round restarts from: init, epoch:E (of round 0) or none (keep training)",
-        pattern=r"^(init|none|epoch:[1-9][0-9]*)$",
+        "weights a round restarts from: init, epoch:E or step:N (of round 0; late rewinding) or none (keep training)",
+        pattern=r"^(init|none|epoch:[1-9][0-9]*|step:[1-9][0-9]*)$",
     )
     prune_output: bool = opt(True, "prune the classifier (last layer) like the others")
     timp_short_budget: Literal["cap", "heaviest"] = opt(
         "cap", "T-IMP when the budget k < |MST|: keep the whole MST (cap) or its k heaviest edges"
     )
 
-    @property
-    def rewind_epoch(self) -> int | None:
-        """E of ``rewind: epoch:E`` (round 0 keeps its weights after epoch E); None otherwise."""
-        kind, _, epoch = self.rewind.partition(":")
-        return int(epoch) if kind == "epoch" else None
+    def rewind_step(self, steps_per_epoch: int) -> int | None:
+        """The optimizer step of round 0 whose weights later rounds restart from (``epoch:E`` is
+        step E x steps_per_epoch); None for ``init`` and ``none``."""
+        kind, _, count = self.rewind.partition(":")
+        if kind == "epoch":
+            return int(count) * steps_per_epoch
+        return int(count) if kind == "step" else None
+
+    def rate_of(self, kind: str, is_output: bool) -> float:
+        """The per-round rate of a layer: the classifier's own, else its kind's, else ``rate``."""
+        if is_output and "output" in self.rates:
+            return self.rates["output"]
+        return self.rates.get(kind, self.rate)
 
 
 @dataclass(frozen=True)
@@ -324,8 +350,70 @@ def _check_grid(grid: GridConfig) -> None:
             raise ConfigError(f"config key 'grid.{key}' = {values}: entries must be unique")
 
 
+def _check_pruning(config: Config) -> None:
+    pruning = config.pruning
+    for key, rate in pruning.rates.items():
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate < 1:
+            raise ConfigError(f"config key 'pruning.rates.{key}' = {rate!r}: must be a number > 0 and < 1")
+    if pruning.rates and pruning.schedule != "geometric":
+        raise ConfigError(f"config key 'pruning.rates' = {dict(pruning.rates)}: needs pruning.schedule: geometric")
+    if "output" in pruning.rates and not pruning.prune_output:
+        raise ConfigError("config key 'pruning.rates.output': the classifier is not pruned (pruning.prune_output)")
+    for pair in config.grid.pairs:
+        arch, dataset = pair.split("/")
+        recipe = config.recipe(arch, dataset)
+        steps_per_epoch = -(-train_size(config.data, dataset) // recipe.batch_size)
+        step = pruning.rewind_step(steps_per_epoch)
+        if step is not None and step > recipe.epochs * steps_per_epoch:
+            raise ConfigError(
+                f"config key 'pruning.rewind' = {pruning.rewind!r}: pair {pair} trains only {recipe.epochs} epochs "
+                f"of {steps_per_epoch} steps ({recipe.epochs * steps_per_epoch} steps)"
+            )
+
+
+def _check_data(config: Config) -> None:
+    from pipeline.data.registry import get_dataset_info
+
+    subset = config.data.train_subset
+    for pair in config.grid.pairs:
+        dataset = pair.split("/")[1]
+        available = train_size(dataclasses.replace(config.data, train_subset=0), dataset)
+        classes = get_dataset_info(dataset).num_classes
+        if subset and not classes <= subset <= available:
+            raise ConfigError(
+                f"config key 'data.train_subset' = {subset}: {dataset} has {available} training images "
+                f"and {classes} classes; choose {classes} to {available} (or 0 for all)"
+            )
+        if 0 < config.data.test_subset < classes:
+            raise ConfigError(
+                f"config key 'data.test_subset' = {config.data.test_subset}: {dataset} has {classes} classes; "
+                f"choose at least {classes} (or 0 for all)"
+            )
+
+
+def train_size(data: DataConfig, dataset: str) -> int:
+    """Training images a run of ``dataset`` sees under ``data`` (its subset, or its whole split)."""
+    from pipeline.data.registry import train_count
+
+    whole = train_count(dataset, data.test_fraction)
+    return min(data.train_subset, whole) if data.train_subset else whole
+
+
+def _check_methods(grid: GridConfig) -> None:
+    from pipeline.prune.registry import get_method
+
+    for name in grid.methods:
+        follows = get_method(name).follows
+        if follows and follows not in grid.methods:
+            raise ConfigError(
+                f"config key 'grid.methods' = {list(grid.methods)}: {name!r} reads {follows!r}'s masks "
+                f"of the same round; add {follows!r}"
+            )
+
+
 def _check_config(config: Config) -> Config:
     _check_grid(config.grid)
+    _check_methods(config.grid)
     for key, overrides in config.recipes.items():
         if not isinstance(overrides, Mapping):
             raise ConfigError(f"config key 'recipes.{key}' = {overrides!r}: expected a mapping of training keys")
@@ -340,12 +428,8 @@ def _check_config(config: Config) -> Config:
                     f"config key 'training.milestones' = {list(recipe.milestones)} (pair {pair}): "
                     f"milestones must lie between 1 and epochs - 1 = {recipe.epochs - 1}"
                 )
-    rewind, epoch = config.pruning.rewind, config.pruning.rewind_epoch
-    if epoch is not None:
-        for pair in config.grid.pairs:
-            epochs = config.recipe(*pair.split("/")).epochs
-            if epoch > epochs:
-                raise ConfigError(f"config key 'pruning.rewind' = {rewind!r}: pair {pair} trains only {epochs} epochs")
+    _check_pruning(config)
+    _check_data(config)
     return config
 
 
@@ -504,7 +588,8 @@ def _schema_of(tp: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "object"}
         if meta.get("choices"):
             schema["propertyNames"] = {"enum": meta["choices"]()}
-            schema["additionalProperties"] = {"type": "object"}
+        scalar = args[1] in (bool, int, float, str)
+        schema["additionalProperties"] = _schema_of(args[1], {}) if scalar else {"type": "object"}
         return schema
     schema = {
         bool: {"type": "boolean"},

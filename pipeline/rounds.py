@@ -26,6 +26,7 @@ from pipeline.data import DeviceData, get_dataset_info, load_splits
 from pipeline.models import build_model, example_input, graphs_of, prunable_weights
 from pipeline.models.probe import PrunableWeight
 from pipeline.prune import get_method, prune_round
+from pipeline.prune.retention import TreeRetention, tree_retention
 from pipeline.store import DiagramRecord, RoundData, RoundKey, checkpoint_dir, read_round, write_round
 from pipeline.store.provenance import code_revision, library_versions
 from pipeline.store.record import DiagramAttrs, LayerAttrs, RunAttrs
@@ -72,6 +73,7 @@ class Round:
     budgets: dict[str, int] | None = None
     capped: dict[str, bool] | None = None
     density_target: float = 1.0
+    retention: dict[str, TreeRetention] | None = None
 
 
 def _check_previous(prev: RoundData, key: RoundKey, path: Path) -> None:
@@ -95,6 +97,9 @@ def prepare(config: Config, key: RoundKey) -> Round:
         spec.data.download,
         test_fraction=spec.data.test_fraction,
         verify_checksums=spec.data.verify_checksums,
+        train_subset=spec.data.train_subset,
+        test_subset=spec.data.test_subset,
+        subset_seed=spec.data.subset_seed,
     )
     torch.manual_seed(spec.trial_seed)
     np.random.seed(spec.trial_seed)
@@ -112,7 +117,23 @@ def prepare(config: Config, key: RoundKey) -> Round:
     )
 
 
-def prune(r: Round, previous: Path) -> None:
+def _reference_masks(r: Round, follows: str, path: Path) -> dict[str, np.ndarray]:
+    """The masks of the same trial and round of the method ``follows`` (checked against the key)."""
+    ref = read_round(path, diagrams=False, metrics=False)
+    expected = {"run_hash": r.key.run_hash, "trial": r.key.trial, "round": r.key.round, "method": follows}
+    for name, value in expected.items():
+        if ref.attrs[name] != value:
+            raise ValueError(f"{path}: {name} is {ref.attrs[name]!r}, this round needs {value!r}")
+    return ref.masks
+
+
+def _fresh_state(r: Round) -> dict[str, torch.Tensor]:
+    """A new initialisation of the same architecture, from a seed no trial uses."""
+    torch.manual_seed(r.key.init_seed(r.spec.trial_seed))
+    return {k: v.detach().clone() for k, v in build_model(r.key.arch, r.key.dataset).state_dict().items()}
+
+
+def prune(r: Round, previous: Path, reference: Path | None = None) -> None:
     """Round k >= 1: the method's masks from round k - 1, and the weights to restart from."""
     prev = read_round(previous, diagrams=False, metrics=False)
     _check_previous(prev, r.key, previous)
@@ -122,7 +143,13 @@ def prune(r: Round, previous: Path) -> None:
         inputs["rewind"] = prev.rewind
     if "rng" in method.needs:
         inputs["rng"] = np.random.default_rng(r.key.prune_seed(r.spec.trial_seed))
+    if method.follows is not None:
+        if reference is None:
+            raise ValueError(f"method {method.name!r} needs the file of {method.follows!r}'s round {r.key.round}")
+        inputs["reference"] = _reference_masks(r, method.follows, reference)
     r.start_state, r.carried_rewind = start_weights(prev, r.spec.pruning.rewind)
+    if method.fresh_start:
+        r.start_state = r.carried_rewind = _fresh_state(r)
     r.model.load_state_dict(r.start_state)
     if "model" in method.needs:  # the network the method scores: restarted, under the previous masks
         r.model.to(r.data.device)
@@ -133,6 +160,8 @@ def prune(r: Round, previous: Path) -> None:
         inputs["batch"] = next(iter(r.data.train_batches(r.spec.training.batch_size, generator)))
     result = prune_round(r.key.method or "", r.weights, prev.weights, prev.masks, r.spec.pruning, r.key.round, **inputs)
     r.masks, r.budgets, r.capped, r.density_target = result.masks, result.budgets, result.capped, result.density
+    r.model.load_state_dict(r.start_state)  # whatever a scoring method did to the network
+    r.retention = tree_retention(r.weights, prev.weights, prev.masks, r.masks, r.spec.topology)
 
 
 def train_round(r: Round, checkpoint: Path, progress: bool | None) -> TrainResult:
@@ -149,7 +178,7 @@ def train_round(r: Round, checkpoint: Path, progress: bool | None) -> TrainResul
         return {p.layer.name: p.neural_persistence for p in network_persistence(graphs, convention)}
 
     recipe = r.spec.training
-    epoch = r.spec.pruning.rewind_epoch
+    step = r.spec.pruning.rewind_step(-(-r.data.n_train // recipe.batch_size))
     return train(
         r.model,
         r.data,
@@ -159,7 +188,7 @@ def train_round(r: Round, checkpoint: Path, progress: bool | None) -> TrainResul
         checkpoint_dir=checkpoint,
         fingerprint=r.key.name,
         measure=measure if recipe.track_np else None,
-        snapshot_epoch=epoch if r.key.round == 0 else None,
+        snapshot_step=step if r.key.round == 0 else None,
         progress=progress,
     )
 
@@ -212,8 +241,35 @@ def layer_records(r: Round) -> dict[str, LayerAttrs]:
             density=n_kept / size,
             compression=size / max(n_kept, 1),
             capped=capped.get(w.name, False),
+            **_retention_attrs((r.retention or {}).get(w.name)),
         )
     return records
+
+
+def _retention_attrs(t: TreeRetention | None) -> dict[str, Any]:
+    if t is None:
+        return {}
+    return {
+        "tree_edges": t.edges,
+        "tree_kept_edges": t.kept_edges,
+        "tree_params": t.params,
+        "tree_kept_params": t.kept_params,
+        "np_before": t.np_before,
+        "np_after": t.np_after,
+    }
+
+
+def _retention_totals(retention: dict[str, TreeRetention] | None) -> dict[str, float]:
+    """The network's shares: edges and weights of the old tree kept, NP kept (ratios of sums)."""
+    if not retention:
+        return {}
+    rows = retention.values()
+    ratio = lambda a, b: a / b if b else float("nan")  # noqa: E731
+    return {
+        "tree_kept": ratio(sum(t.kept_edges for t in rows), sum(t.edges for t in rows)),
+        "tree_kept_params": ratio(sum(t.kept_params for t in rows), sum(t.params for t in rows)),
+        "np_retained": ratio(sum(t.np_after for t in rows), sum(t.np_before for t in rows)),
+    }
 
 
 def epoch_metrics(trained: TrainResult) -> dict[str, np.ndarray]:
@@ -228,7 +284,7 @@ def epoch_metrics(trained: TrainResult) -> dict[str, np.ndarray]:
 def record(r: Round, trained: TrainResult, t0: float) -> RoundData:
     """Measure the trained network's diagrams and assemble the round file's contents."""
     if r.key.round == 0:
-        rewind_state = trained.snapshot if r.spec.pruning.rewind_epoch is not None else r.start_state
+        rewind_state = trained.snapshot if trained.snapshot is not None else r.start_state
     else:
         rewind_state = r.carried_rewind if r.carried_rewind is not None else r.start_state
     final, rewind = _numpy_state(r.model.state_dict()), _numpy_state(rewind_state)
@@ -271,6 +327,7 @@ def record(r: Round, trained: TrainResult, t0: float) -> RoundData:
         code_revision=code_revision(),
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         wall_seconds=time.perf_counter() - t0,
+        **_retention_totals(r.retention),
     )
     return RoundData(
         attrs=attrs,
@@ -291,12 +348,14 @@ def run_round(
     *,
     out: str | Path | None = None,
     previous: str | Path | None = None,
+    reference: str | Path | None = None,
     checkpoint: str | Path | None = None,
     progress: bool | None = None,
 ) -> Path:
     """Run one round and write its HDF5 file; returns the file's path.
 
     ``out`` and ``previous`` default to the workflow's paths of the key and of its previous
+    round, ``reference`` (a method that ``follows`` another) to that of the other method's
     round; ``checkpoint`` is the directory of the epoch checkpoints (default: beside ``out``).
     A launcher that writes to a temporary name passes the final output's, so that any later
     attempt at the same round resumes from it.
@@ -306,7 +365,14 @@ def run_round(
     checkpoint = Path(checkpoint) if checkpoint is not None else checkpoint_dir(out)
     r = prepare(config, key)
     if key.previous is not None:
-        prune(r, Path(previous) if previous is not None else key.previous.file(config.results))
+        follows = get_method(key.method or "").follows
+        if reference is None and follows is not None:
+            reference = key.of_method(follows).file(config.results)
+        prune(
+            r,
+            Path(previous) if previous is not None else key.previous.file(config.results),
+            Path(reference) if reference is not None else None,
+        )
     data = record(r, train_round(r, checkpoint, progress), t0)
     write_round(out, data)
     shutil.rmtree(checkpoint, ignore_errors=True)

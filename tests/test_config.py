@@ -6,8 +6,8 @@ from pipeline.config import ConfigError, load_config, run_spec
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"grid": {"pairs": ["resnet18/cifar10"]}}, "'grid.pairs[0]' = 'resnet18/cifar10': allowed values are"),
-        ({"grid": {"methods": ["snip"]}}, "'grid.methods[0]' = 'snip': allowed values are ['imp', 'timp']"),
+        ({"grid": {"pairs": ["resnet18/svhn"]}}, "'grid.pairs[0]' = 'resnet18/svhn': allowed values are"),
+        ({"grid": {"methods": ["grasp"]}}, "'grid.methods[0]' = 'grasp': allowed values are ['imp', 'random',"),
         ({"grid": {"trials": 0}}, "'grid.trials' = 0: must be >= 1"),
         ({"pruning": {"rate": 1.5}}, "'pruning.rate' = 1.5: must be < 1"),
         ({"pruning": {"rewind": "epoch"}}, "'pruning.rewind' = 'epoch': must match"),

@@ -136,15 +136,16 @@ def load_fashion_mnist(root: Path, download: bool, **_: object) -> Splits:
         from torchvision.datasets import FashionMNIST
 
         FashionMNIST(str(root), train=True, download=True)
-    if all((raw / f).exists() for f in _idx_files()):
-        return _idx_splits("fashion-mnist", raw)
+    for suffix in ("", ".gz"):  # torchvision keeps the downloaded .gz files beside the IDX files
+        if all((raw / f).exists() for f in _idx_files(suffix)):
+            return _idx_splits("fashion-mnist", raw, suffix)
     if all((DEBIAN_FASHION_MNIST / f).exists() for f in _idx_files(".gz")):
         return _idx_splits("fashion-mnist", DEBIAN_FASHION_MNIST, ".gz")
     raise _missing(
         "fashion-mnist",
         raw,
         _idx_files(),
-        f"(uncompressed IDX files), or install Debian's package (apt-get install dataset-fashion-mnist, "
+        f"(IDX files, or the same gzipped), or install Debian's package (apt-get install dataset-fashion-mnist, "
         f"read from {DEBIAN_FASHION_MNIST}), or set data.download: true.",
     )
 
@@ -278,6 +279,25 @@ LOADERS: dict[str, Callable[..., Splits]] = {
 }
 
 
+def stratified_subset(labels: torch.Tensor, size: int, seed: int) -> torch.Tensor:
+    """Indices (ascending) of ``size`` examples, each class in proportion to its share.
+
+    Every class is shuffled by a generator seeded with ``seed``; an example at position r of a
+    class of n examples gets the key (r + 0.5) / n, and the ``size`` smallest keys are kept (ties
+    broken by class), so each class contributes round(size x n / N) give or take one.
+    """
+    if not 0 < size <= labels.numel():
+        raise ValueError(f"a subset of {size} from {labels.numel()} examples")
+    rng = np.random.default_rng(seed)
+    values = labels.numpy()
+    keys = np.empty(values.size)
+    for c in np.unique(values):
+        members = rng.permutation(np.flatnonzero(values == c))
+        keys[members] = (np.arange(members.size) + 0.5) / members.size
+    chosen = np.lexsort((values, keys))[:size]
+    return torch.from_numpy(np.sort(chosen))
+
+
 def load_splits(
     name: str,
     root: str | Path,
@@ -285,8 +305,14 @@ def load_splits(
     *,
     test_fraction: float = 0.2,
     verify_checksums: bool = True,
+    train_subset: int = 0,
+    test_subset: int = 0,
+    subset_seed: int = 0,
 ) -> Splits:
-    """Both splits of a data set as uint8 tensors; raises MissingDataError with instructions."""
+    """Both splits of a data set as uint8 tensors; raises MissingDataError with instructions.
+
+    ``train_subset`` / ``test_subset`` > 0 keep that many images of a split (``stratified_subset``).
+    """
     info = get_dataset_info(name)
     splits = LOADERS[name](Path(root), download, test_fraction=test_fraction, verify_checksums=verify_checksums)
     for split in (splits.train, splits.test):
@@ -294,4 +320,13 @@ def load_splits(
             raise ValueError(
                 f"data set {name!r}: images of shape {tuple(split.images.shape[1:])}, expected {info.input_shape}"
             )
-    return splits
+    return Splits(
+        splits.name, _subset(splits.train, train_subset, subset_seed), _subset(splits.test, test_subset, subset_seed)
+    )
+
+
+def _subset(split: Split, size: int, seed: int) -> Split:
+    if not size or size >= split.labels.numel():
+        return split
+    index = stratified_subset(split.labels, size, seed)
+    return Split(split.images[index].contiguous(), split.labels[index])

@@ -20,16 +20,19 @@ if TYPE_CHECKING:
 
 Builder = Callable[..., "nn.Module"]
 
+IMAGE_FAMILIES = ("mnist", "cifar", "tiny-imagenet")
+
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "fcn": ("mnist",),
-    "conv": ("mnist",),
-    "vgg11": ("cifar", "tiny-imagenet"),
-    "resnet20": ("cifar",),
-    "resnet18": ("tiny-imagenet",),
-    "lstm": ("mnist",),
-    "gru": ("mnist",),
+    "fcn": IMAGE_FAMILIES,
+    "conv": IMAGE_FAMILIES,
+    "vgg11": IMAGE_FAMILIES,
+    "resnet20": IMAGE_FAMILIES,
+    "resnet18": IMAGE_FAMILIES,
+    "lstm": IMAGE_FAMILIES,
+    "gru": IMAGE_FAMILIES,
 }
-"""The data-set families (``DatasetInfo.family``) each architecture is defined for."""
+"""The data-set families (``DatasetInfo.family``) each architecture is defined for: every image
+architecture takes every image data set, its builder adapting channels, size and classes."""
 
 BUILDER_MODULES = tuple(f"pipeline.models.{name}" for name in ("mnist", "vgg", "resnet", "recurrent"))
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from pipeline.models.blocks import pad_to
 from pipeline.models.registry import register_model
 
 
@@ -37,10 +38,18 @@ class ResNet(nn.Module):
     """3x3 stem (stride 1), stages of basic blocks (stride 2 entering every stage but the
     first), global average pooling, a linear classifier."""
 
-    def __init__(self, blocks: Sequence[int], widths: Sequence[int], in_channels: int, num_classes: int) -> None:
+    def __init__(
+        self,
+        blocks: Sequence[int],
+        widths: Sequence[int],
+        in_channels: int,
+        num_classes: int,
+        pad: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         if len(blocks) != len(widths):
             raise ValueError(f"blocks {blocks} and widths {widths} must have the same length")
+        self.pad = pad or nn.Identity()
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
             nn.BatchNorm2d(widths[0]),
@@ -59,18 +68,21 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(in_planes, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.pool(self.stages(self.stem(x))).flatten(1))
+        return self.fc(self.pool(self.stages(self.stem(self.pad(x)))).flatten(1))
 
 
 @register_model("resnet20")
 def resnet20(*, num_classes: int, in_channels: int, input_size: tuple[int, int]) -> ResNet:
-    """ResNet-20: conv 16, three stages of three basic blocks (16, 32, 64), GAP, Linear 64->classes."""
-    del input_size  # global average pooling makes the network size-agnostic
-    return ResNet((3, 3, 3), (16, 32, 64), in_channels, num_classes)
+    """ResNet-20: conv 16, three stages of three basic blocks (16, 32, 64), GAP, Linear 64->classes.
+
+    Smaller images are zero-padded to 32x32, so every stage sees the CIFAR network's sizes.
+    """
+    return ResNet((3, 3, 3), (16, 32, 64), in_channels, num_classes, pad_to(input_size, (32, 32)))
 
 
 @register_model("resnet18")
 def resnet18(*, num_classes: int, in_channels: int, input_size: tuple[int, int]) -> ResNet:
-    """ResNet-18: conv 64 stride 1, no max-pool, 4 stages of 2 blocks (64-512), GAP, Linear 512->classes."""
+    """ResNet-18: conv 64 stride 1, no max-pool, 4 stages of 2 blocks (64-512), GAP, Linear 512->classes
+    (global average pooling: any input size)."""
     del input_size
     return ResNet((2, 2, 2, 2), (64, 128, 256, 512), in_channels, num_classes)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from pipeline.models.blocks import mlp
+from pipeline.models.blocks import mlp, pad_to
 from pipeline.models.registry import register_model
 
 PLANS: dict[str, list[int | str]] = {
@@ -35,7 +35,11 @@ def make_layers(plan: Sequence[int | str], in_channels: int, batch_norm: bool = 
 
 
 class VGG(nn.Module):
-    """A conv stack, a 2x2 average pool, then linear layers (hidden widths, then classes)."""
+    """A conv stack, a 2x2 average pool, then linear layers (hidden widths, then classes).
+
+    Images smaller than 32x32 are zero-padded to 32x32 first (``pad_to``): four max-pools and
+    the average pool need at least that size.
+    """
 
     def __init__(
         self,
@@ -46,14 +50,15 @@ class VGG(nn.Module):
         hidden: Sequence[int] = (),
     ) -> None:
         super().__init__()
+        self.pad = pad_to(input_size, (32, 32))
         self.features = features
         self.pool = nn.AvgPool2d(2)
         with torch.no_grad():
-            width = self.pool(self.features(torch.zeros(1, in_channels, *input_size))).numel()
+            width = self.pool(self.features(self.pad(torch.zeros(1, in_channels, *input_size)))).numel()
         self.classifier = mlp(width, hidden, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.pool(self.features(x)))
+        return self.classifier(self.pool(self.features(self.pad(x))))
 
 
 @register_model("vgg11", family_kwargs={"tiny-imagenet": {"hidden": (1024, 1024)}})

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pipeline.config import PruningConfig
     from pipeline.models.probe import PrunableWeight
 
-Need = Literal["rewind", "rng", "model", "batch"]
+Need = Literal["rewind", "rng", "model", "batch", "reference"]
 """Inputs a method may ask for beyond the trained weights and current masks."""
 
 
@@ -42,7 +42,8 @@ class PruneContext:
     ``values`` are the previous round's trained weights, ``masks`` its masks; ``rewind`` the
     rewind point; ``rng`` a generator seeded per trial and round (the same for every method);
     ``model`` the network at the rewind point and ``batch`` (images, labels) from the training
-    data, for gradient-based scores.
+    data, for gradient-based scores; ``reference`` the masks of the same trial and round of the
+    method this one ``follows`` (the controls copy IMP's counts or mask).
     """
 
     weights: Sequence[PrunableWeight]
@@ -54,11 +55,17 @@ class PruneContext:
     rng: np.random.Generator | None = None
     model: Any = None
     batch: Any = None
+    reference: Mapping[str, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
 class Method:
-    """A registered pruning method."""
+    """A registered pruning method.
+
+    ``follows``: the method whose round of the same trial and index this one reads (its masks,
+    as ``PruneContext.reference``); the workflow runs that round first. ``fresh_start``: the
+    round trains from a fresh initialisation (``RoundKey.init_seed``) instead of the rewind point.
+    """
 
     name: str
     label: str
@@ -68,6 +75,12 @@ class Method:
     control: bool = False
     needs: frozenset[Need] = frozenset()
     summary: str = ""
+    follows: str | None = None
+    fresh_start: bool = False
+
+    def __post_init__(self) -> None:
+        if ("reference" in self.needs) != (self.follows is not None):
+            raise ValueError(f"method {self.name!r}: a method that needs 'reference' names the method it follows")
 
 
 _METHODS: dict[str, Method] = {}

@@ -71,44 +71,69 @@ def _select(
     return np.union1d(protected, extra), False
 
 
+def _own_rate(cfg: PruningConfig, weight: PrunableWeight) -> bool:
+    return (weight.is_output and "output" in cfg.rates) or weight.kind in cfg.rates
+
+
+def layer_budgets(ctx: PruneContext, at: float | None = None) -> dict[str, int]:
+    """Weights each layer keeps after ``at`` rounds (default: this round) under local scope,
+    each at its own rate (``PruningConfig.rate_of``)."""
+    at = ctx.round_index if at is None else at
+    return {
+        w.name: keep_count(int(np.prod(w.shape)), target_density(ctx.cfg, at, ctx.cfg.rate_of(w.kind, w.is_output)))
+        for w in prunable(ctx)
+    }
+
+
 def keep_top(
     ctx: PruneContext,
     scores: Mapping[str, np.ndarray],
     protected: Mapping[str, np.ndarray] | None = None,
     short_budget: ShortBudget = "cap",
+    *,
+    at: float | None = None,
+    budgets: Mapping[str, int] | None = None,
 ) -> PruneResult:
     """Keep the schedule's budget of the highest-scored survivors, ``protected`` first.
 
     ``scores`` and ``protected`` (flat indices) are keyed by weight name and cover the weights
-    this round prunes; the others keep their masks.
+    this round prunes; the others keep their masks. ``at``: the (fractional) round whose
+    budgets apply, default this round; ``budgets``: per-layer counts that replace the schedule's.
+    Under global scope, layers with a rate of their own (``pruning.rates``) keep their own
+    budgets and the others share one ranking.
     """
-    density = target_density(ctx.cfg, ctx.round_index)
+    at = ctx.round_index if at is None else at
+    density = target_density(ctx.cfg, at)
     layers = prunable(ctx)
     none = np.zeros(0, dtype=np.int64)
     guard = {w.name: (protected or {}).get(w.name, none) for w in layers}
     new = {name: np.asarray(mask).copy() for name, mask in ctx.masks.items()}
     capped: dict[str, bool] = {}
-    if ctx.cfg.scope == "local":
-        budgets = {w.name: keep_count(int(np.prod(w.shape)), density) for w in layers}
-        for w in layers:
+    own = dict(budgets) if budgets is not None else layer_budgets(ctx, at)
+    if budgets is None and ctx.cfg.scope == "global":
+        own = {w.name: own[w.name] for w in layers if _own_rate(ctx.cfg, w)}
+    for w in layers:
+        if w.name in own:
             present = np.asarray(ctx.masks[w.name]).ravel()
             score = np.asarray(scores[w.name]).ravel()
-            keep, capped[w.name] = _select(score, present, budgets[w.name], guard[w.name], short_budget)
+            keep, capped[w.name] = _select(score, present, own[w.name], guard[w.name], short_budget)
             new[w.name] = _keep(w.shape, keep)
-        return PruneResult(new, density, budgets, capped)
+    shared = [w for w in layers if w.name not in own]
+    if not shared:
+        return PruneResult(new, density, own, capped)
 
-    sizes = [int(np.prod(w.shape)) for w in layers]
+    sizes = [int(np.prod(w.shape)) for w in shared]
     offsets = np.concatenate([[0], np.cumsum(sizes)])
-    score = np.concatenate([np.asarray(scores[w.name]).ravel() for w in layers])
-    present = np.concatenate([np.asarray(ctx.masks[w.name]).ravel() for w in layers])
-    joint = np.concatenate([guard[w.name] + offsets[i] for i, w in enumerate(layers)])
+    score = np.concatenate([np.asarray(scores[w.name]).ravel() for w in shared])
+    present = np.concatenate([np.asarray(ctx.masks[w.name]).ravel() for w in shared])
+    joint = np.concatenate([guard[w.name] + offsets[i] for i, w in enumerate(shared)])
     total = keep_count(int(offsets[-1]), density)
     keep, was_capped = _select(score, present, total, joint, short_budget)
     flat = _keep((int(offsets[-1]),), keep)
-    for i, w in enumerate(layers):
+    for i, w in enumerate(shared):
         new[w.name] = flat[offsets[i] : offsets[i + 1]].reshape(w.shape)
         capped[w.name] = was_capped
-    return PruneResult(new, density, {"global": total}, capped)
+    return PruneResult(new, density, {**own, "global": total}, capped)
 
 
 def magnitudes(ctx: PruneContext) -> dict[str, np.ndarray]:

@@ -59,6 +59,10 @@ class RoundKey:
         method = self.method if self.round > 1 else None
         return RoundKey(self.arch, self.dataset, self.run_hash, self.trial, self.round - 1, method)
 
+    def of_method(self, method: str) -> RoundKey:
+        """The same trial and round of another method (a control reads the method it follows)."""
+        return RoundKey(self.arch, self.dataset, self.run_hash, self.trial, self.round, method)
+
     def file(self, results: str | Path) -> Path:
         return paths.round_file(results, self.arch, self.dataset, self.run_hash, self.trial, self.method, self.round)
 
@@ -69,6 +73,11 @@ class RoundKey:
     def prune_seed(self, trial_seed: int) -> list[int]:
         """Entropy of the generator a method may draw from: per trial and round, not per method."""
         return [trial_seed, self.round, 0x5EED]
+
+    def init_seed(self, trial_seed: int) -> int:
+        """Seed of a fresh initialisation for this round (``Method.fresh_start``): 2**40 and up,
+        far from every trial's seed, and different for every trial and round."""
+        return 2**40 + trial_seed * 4099 + self.round
 
     def to_args(self) -> list[str]:
         args = ["--arch", self.arch, "--dataset", self.dataset, "--run-hash", self.run_hash]

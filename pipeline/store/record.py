@@ -86,6 +86,13 @@ class RunAttrs(Record):
     code_revision: str = doc("git revision of the code (`-dirty` with local changes)")
     created: str = doc("UTC time the round finished (ISO 8601)")
     wall_seconds: float = doc("seconds the round took in its process")
+    tree_kept: float | None = optional(
+        "share of the previous round's spanning-forest edges the new masks keep (rounds >= 1)"
+    )
+    tree_kept_params: float | None = optional("the same for the distinct weights (conv: kernel parameters) behind them")
+    np_retained: float | None = optional(
+        "total NP of the previous round's trained weights under the new masks over that under the old"
+    )
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,12 @@ class LayerAttrs(Record):
     compression: float = doc("n_weights / n_kept")
     capped: bool = doc("kept more than its budget (T-IMP kept its whole tree)")
     budget: int | None = optional("weights the schedule allowed (absent for round 0)")
+    tree_edges: int | None = optional("edges of the previous round's present-weight spanning forest (rounds >= 1)")
+    tree_kept_edges: int | None = optional("of those, the edges whose weight this round's mask keeps")
+    tree_params: int | None = optional("distinct weights (conv: kernel parameters) behind that forest")
+    tree_kept_params: int | None = optional("of those, the weights this round's mask keeps")
+    np_before: float | None = optional("NP of the previous round's trained weights under its masks")
+    np_after: float | None = optional("NP of the same weights under this round's masks (before retraining)")
 
 
 @dataclass(frozen=True)

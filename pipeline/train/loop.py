@@ -104,12 +104,13 @@ def train(
     checkpoint_dir: Path | None = None,
     fingerprint: str = "",
     measure: Callable[[nn.Module], dict[str, float]] | None = None,
-    snapshot_epoch: int | None = None,
+    snapshot_step: int | None = None,
     progress: bool | None = None,
 ) -> TrainResult:
     """Train ``model`` for ``recipe.epochs`` epochs, resuming from ``checkpoint_dir`` if it holds
     a checkpoint of the same ``fingerprint``. ``measure`` is called after every epoch (per-layer
-    NP); ``snapshot_epoch`` keeps a copy of the weights after that epoch (late rewinding)."""
+    NP); ``snapshot_step`` keeps a copy of the weights after that many optimizer steps in all
+    (late rewinding; ``rewind: epoch:E`` is step E x batches per epoch)."""
     torch.set_num_threads(recipe.threads)
     device = data.device
     on_gpu = device.type == "cuda"
@@ -139,6 +140,7 @@ def train(
     if masks is not None:
         masks.enforce(optimizer)
 
+    steps_per_epoch = math.ceil(data.n_train / recipe.batch_size)
     show_bar = sys.stderr.isatty() if progress is None else progress
     for epoch in range(start + 1, recipe.epochs + 1):
         t0 = time.perf_counter()
@@ -149,10 +151,8 @@ def train(
         if show_bar:
             from tqdm import tqdm
 
-            batches = tqdm(
-                batches, total=math.ceil(data.n_train / recipe.batch_size), desc=f"epoch {epoch}", leave=False
-            )
-        for images, labels in batches:
+            batches = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch}", leave=False)
+        for step, (images, labels) in enumerate(batches, start=(epoch - 1) * steps_per_epoch + 1):
             if memory_format is torch.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             optimizer.zero_grad(set_to_none=True)
@@ -165,6 +165,8 @@ def train(
                 masks.enforce(optimizer)
             loss_sum += loss.detach() * labels.numel()
             correct += (out.argmax(1) == labels).sum()
+            if step == snapshot_step:
+                snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         test_loss, test_acc = evaluate(model, data, recipe.eval_batch_size, on_gpu)
@@ -179,8 +181,6 @@ def train(
             np=measure(model) if measure is not None else {},
         )
         history.append(record)
-        if snapshot_epoch == epoch:
-            snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
         log.info(
             "epoch %d/%d  loss %.4f  acc %.4f  test_loss %.4f  test_acc %.4f  lr %.3g  %.1fs",
             epoch,

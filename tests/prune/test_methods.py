@@ -108,5 +108,5 @@ def test_bad_masks_name_the_tensor():
         prune_round("imp", weights, values, bad, PruningConfig(), 1)
     with pytest.raises(ValueError, match="missing"):
         prune_round("imp", weights, values, {}, PruningConfig(), 1)
-    with pytest.raises(ValueError, match="no such pruning method 'snip'"):
-        prune_round("snip", weights, values, masks, PruningConfig(), 1)
+    with pytest.raises(ValueError, match="no such pruning method 'grasp'"):
+        prune_round("grasp", weights, values, masks, PruningConfig(), 1)

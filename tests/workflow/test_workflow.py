@@ -28,7 +28,7 @@ def job_counts(output: str) -> dict[str, int]:
             {"training": {"optimizer": "rmsprop"}},
             "'training.optimizer' = 'rmsprop': allowed values are ['sgd', 'adam']",
         ),
-        ({"grid": {"pairs": ["resnet18/cifar10"]}}, "'grid.pairs[0]' = 'resnet18/cifar10': allowed values are"),
+        ({"grid": {"pairs": ["resnet18/svhn"]}}, "'grid.pairs[0]' = 'resnet18/svhn': allowed values are"),
         (
             {"pruning": {"scope": "everywhere"}},
             "'pruning.scope' = 'everywhere': allowed values are ['local', 'global']",

@@ -7,7 +7,7 @@ from snakemake.utils import validate
 
 from pipeline.cli.configuration import schema_text
 from pipeline.config import ConfigError, load_config, run_spec, to_dict
-from pipeline.prune import method_names
+from pipeline.prune import get_method, method_names
 from pipeline.report.registry import figures, tables
 from pipeline.store import RoundKey, paths
 
@@ -114,6 +114,13 @@ def round_key_args(wildcards):
 def previous_round(wildcards):
     """Round k - 1 of the same method; round 1 continues the shared dense round."""
     return str(RoundKey.from_wildcards(wildcards).previous.file(RESULTS))
+
+
+def reference_round(wildcards):
+    """A method that follows another (a control) reads its round of the same trial and index."""
+    key = RoundKey.from_wildcards(wildcards)
+    follows = get_method(key.method).follows
+    return [str(key.of_method(follows).file(RESULTS))] if follows else []
 
 
 def figure_files(arch, dataset):

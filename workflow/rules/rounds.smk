@@ -30,6 +30,7 @@ rule dense_round:
 rule prune_round:
     input:
         previous=previous_round,
+        reference=reference_round,
     output:
         f"{RESULTS}/{paths.ROUND_PATTERN}",
     log:

@@ -1,0 +1,74 @@
+"""How much of the previous round's spanning tree a new mask keeps, and how much NP.
+
+The paper's claim is that IMP keeps the maximum spanning tree "with high probability"; this is
+what tests it against the controls, round after round. The tree is the present weights'
+spanning forest of the previous round's trained weights under its masks (docs/science.md §2):
+its edges (for a convolution, every Toeplitz edge, each standing for one kernel parameter) and
+the distinct parameters behind them. NP is measured on the same trained weights under the old
+and the new masks, so the ratio is what pruning alone removed, before any retraining.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from pipeline.models.probe import PrunableWeight
+    from pipeline.topology.conventions import Convention
+
+
+@dataclass(frozen=True)
+class TreeRetention:
+    """One weight tensor's tree before pruning and what of it the new mask keeps."""
+
+    edges: int
+    kept_edges: int
+    params: int
+    kept_params: int
+    np_before: float
+    np_after: float
+
+
+def _layer_np(weights: Sequence[PrunableWeight], values, masks, convention: Convention) -> dict[str, float]:
+    from pipeline.models.probe import graphs_of
+    from pipeline.topology import network_persistence
+
+    graphs = [g for w in weights for g in graphs_of(w, values[w.name], masks[w.name])]
+    totals = {w.name: 0.0 for w in weights}
+    for p in network_persistence(graphs, convention):
+        totals[p.layer.name.split("[")[0]] += p.neural_persistence
+    return totals
+
+
+def tree_retention(
+    weights: Sequence[PrunableWeight],
+    values: Mapping[str, np.ndarray],
+    old: Mapping[str, np.ndarray],
+    new: Mapping[str, np.ndarray],
+    convention: Convention,
+) -> dict[str, TreeRetention]:
+    """Per weight tensor: the old masks' present-weight forest and how much of it ``new`` keeps."""
+    from pipeline.models.probe import graphs_of
+    from pipeline.topology.diagram import spanning_forest
+
+    before = _layer_np(weights, values, old, convention)
+    after = _layer_np(weights, values, new, convention)
+    out = {}
+    for w in weights:
+        edges = [g.offset + spanning_forest(g, "absent").indices for g in graphs_of(w, values[w.name], old[w.name])]
+        index = np.concatenate(edges) if edges else np.zeros(0, dtype=np.int64)
+        params = np.unique(index)
+        kept = np.asarray(new[w.name]).ravel()
+        out[w.name] = TreeRetention(
+            edges=int(index.size),
+            kept_edges=int(kept[index].sum()),
+            params=int(params.size),
+            kept_params=int(kept[params].sum()),
+            np_before=before[w.name],
+            np_after=after[w.name],
+        )
+    return out
