@@ -235,7 +235,7 @@ class Config:
     pruning: PruningConfig = opt(PruningConfig(), "pruning")
     topology: Convention = opt(Convention(), "the diagram convention every stored result is computed under")
     launcher: LauncherConfig = opt(LauncherConfig(), "job launcher")
-    seed: int = opt(0, "base seed: trial t uses seed + t", minimum=0)
+    seed: int = opt(0, "base seed: trial t uses seed + t", minimum=0, maximum=2**30)
     results: str = opt("results", "output directory")
 
     def recipe(self, arch: str, dataset: str) -> TrainingConfig:

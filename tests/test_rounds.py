@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +186,49 @@ def test_gated_cells_run_the_whole_path(tmp_path, arch):
     out = tmp_path / "figures"
     assert main(["figures", *map(str, files), "--out-dir", str(out)]) == 0
     assert sorted(p.stem for p in out.glob("*.png")) == sorted(figures())
+
+
+def test_every_method_runs_real_rounds_and_keeps_its_masks(tmp_path):
+    """Two rounds of every method on a 600-image subset: masks hold through retraining; random
+    copies IMP's per-layer counts, reinit IMP's mask with weights no stored initialisation has;
+    every round records what it kept of the previous tree (T-IMP: all of it)."""
+    config = tiny_config(
+        tmp_path,
+        grid={"methods": ["imp", "timp", "random", "reinit", "synflow", "snip"], "trials": 2},
+        data={"train_subset": 600},
+        training={"epochs": 1},
+        pruning={"rate": 0.5, "rates": {"output": 0.25}},
+    )
+    inits = [read_round(run_round(config, replace(round_key(config, 0), trial=t))).rewind for t in (0, 1)]
+    files = {(m, k): read_round(_round(config, m, k)) for k in (1, 2) for m in config.grid.methods}
+    for (method, k), data in files.items():
+        imp = files["imp", k]
+        for name, mask in data.masks.items():
+            assert np.all(data.weights[name][~mask] == 0), (method, k, name)
+            assert mask.sum() == imp.masks[name].sum() or method == "timp", (method, k, name)
+        for attrs in data.layer_attrs.values():
+            assert 0 <= attrs.tree_kept_edges <= attrs.tree_edges and attrs.tree_params <= attrs.tree_edges
+        assert data.attrs.tree_kept is not None and data.attrs.np_retained > 0
+    for k in (1, 2):
+        reinit, imp = files["reinit", k], files["imp", k]
+        for name, mask in imp.masks.items():
+            assert np.array_equal(reinit.masks[name], mask)
+            for init in [*inits, imp.rewind]:
+                assert not np.allclose(reinit.rewind[name], init[name]), (k, name)
+        assert files["timp", k].attrs.tree_kept == 1.0
+        assert not all(np.array_equal(files["random", k].masks[n], m) for n, m in imp.masks.items())
+    assert files["random", 2].attrs.tree_kept < files["imp", 2].attrs.tree_kept
+
+
+def test_late_rewinding_at_a_step_is_the_network_after_that_many_steps(tmp_path):
+    """600 images in batches of 128 make 5 steps an epoch: ``step:5`` is ``epoch:1``, ``step:3``
+    is neither it nor the initialisation."""
+    subset = {"data": {"train_subset": 600}}
+    step5 = read_round(_round(tiny_config(tmp_path / "s5", pruning={"rewind": "step:5"}, **subset), "imp", 0))
+    epoch1 = read_round(_round(tiny_config(tmp_path / "e1", pruning={"rewind": "epoch:1"}, **subset), "imp", 0))
+    step3 = read_round(_round(tiny_config(tmp_path / "s3", pruning={"rewind": "step:3"}, **subset), "imp", 0))
+    at_init = read_round(_round(tiny_config(tmp_path / "i", **subset), "imp", 0))
+    for name in step5.rewind:
+        assert np.array_equal(step5.rewind[name], epoch1.rewind[name]), name
+        assert not np.array_equal(step3.rewind[name], step5.rewind[name]), name
+        assert not np.array_equal(step3.rewind[name], at_init.rewind[name]), name

@@ -19,11 +19,14 @@ from pipeline.store.record import RunAttrs
 from pipeline.store.runfile import datasets_dict, diagram_attrs, open_checked, records_of, run_attrs
 
 RUN_KEYS = ["arch", "dataset", "run_hash", "trial"]
+PRUNE_TIME = ("tree_kept", "tree_kept_params", "np_retained")
+"""What a round's pruning step kept of the previous round's tree and NP (NaN for round 0)."""
 
 
 @dataclass
 class Collection:
-    rounds: pd.DataFrame  # one row per (round file, method); eta_tau_weights: η_τ in weights (conv: params)
+    rounds: pd.DataFrame  # one row per (round file, method); eta_tau_weights: η_τ in weights (conv: params);
+    # tree_kept, tree_kept_params, np_retained: PRUNE_TIME
     layers: pd.DataFrame  # one row per (round file, method, layer graph)
     epochs: pd.DataFrame  # one row per (round file, method, epoch, layer graph or "total")
 
@@ -55,6 +58,7 @@ def collect(paths: Iterable[str | Path]) -> Collection:
                     for key in ("density", "compression", "test_acc", "train_acc", "total_np", "eta_tau", "capped")
                 }
                 | {"eta_tau_weights": present / max(kept_by_tree, 1)}
+                | {key: np.nan if attrs[key] is None else attrs[key] for key in PRUNE_TIME}
             )
             for position, (name, g) in enumerate(graphs.items()):
                 layers.append(
@@ -92,7 +96,7 @@ def collect(paths: Iterable[str | Path]) -> Collection:
 
 
 def with_retention(rounds: pd.DataFrame) -> pd.DataFrame:
-    """Add ``np_retained``: total NP over the same trial's dense total NP."""
+    """Add ``np_vs_dense``: total NP over the same trial's dense total NP."""
     dense = rounds[rounds["round"] == 0].set_index([*RUN_KEYS, "method"])["total_np"]
     keys = pd.MultiIndex.from_frame(rounds[[*RUN_KEYS, "method"]])
-    return rounds.assign(np_retained=rounds["total_np"].to_numpy() / dense.reindex(keys).to_numpy())
+    return rounds.assign(np_vs_dense=rounds["total_np"].to_numpy() / dense.reindex(keys).to_numpy())

@@ -18,7 +18,7 @@ import pandas as pd
 from pipeline.prune.registry import registry
 from pipeline.report.collect import Collection
 from pipeline.report.registry import register_figure
-from pipeline.report.tables import accuracy_table, overlap_table
+from pipeline.report.tables import REFERENCE, accuracy_table, comparison_table, overlap_table, tree_kept_table
 from pipeline.store import read_round
 
 if TYPE_CHECKING:
@@ -50,6 +50,14 @@ class PairData:
     @cached_property
     def overlap(self) -> pd.DataFrame:
         return overlap_table(self.collection)
+
+    @cached_property
+    def comparison(self) -> pd.DataFrame:
+        return comparison_table(self.collection)
+
+    @cached_property
+    def tree_kept(self) -> pd.DataFrame:
+        return tree_kept_table(self.collection)
 
 
 def _plotting() -> tuple[Any, Any]:
@@ -240,8 +248,67 @@ def retention_figure(pair: PairData, path: Path) -> None:
     """Total neural persistence relative to the dense network, against compression."""
     plt, _ = _plotting()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    _by_method(ax, pair.accuracy, "np_retained", "np_retained_sd")
+    _by_method(ax, pair.accuracy, "np_vs_dense", "np_vs_dense_sd")
     ax.axhline(1.0, color="grey", ls="--", lw=1)
     ax.set(ylabel="total NP / dense total NP", title=f"{pair.title}: neural persistence retained")
     ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def _bands(ax: plt.Axes, table: pd.DataFrame, y: str, low: str, high: str) -> None:
+    """Mean per method against compression with its 95 % interval as a band."""
+    methods = registry()
+    for name, rows in table.dropna(subset=[y]).groupby("method", sort=False):
+        method = methods.get(name)
+        rows = rows.sort_values("compression")
+        style = {"color": method.color if method else None}
+        ax.plot(
+            rows["compression"],
+            rows[y],
+            marker=method.marker if method else "o",
+            label=method.label if method else name,
+            ls="--" if method and method.control else "-",
+            **style,
+        )
+        ax.fill_between(rows["compression"], rows[low], rows[high], alpha=0.15, lw=0, **style)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("compression |W| / kept (log scale)")
+
+
+def _trials(table: pd.DataFrame) -> str:
+    counts = sorted(set(table["trials"]))
+    return f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+
+
+@register_figure("comparison")
+def comparison_figure(pair: PairData, path: Path) -> None:
+    """Test accuracy per method with 95 % bootstrap bands (left), and each method's paired
+    difference to IMP over the same trials with its band (right)."""
+    plt, _ = _plotting()
+    table = pair.comparison
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
+    _bands(left, table, "test_acc", "test_acc_low", "test_acc_high")
+    left.set(ylabel="test accuracy", title=f"{pair.title}: accuracy, 95 % intervals ({_trials(table)} trials)")
+    left.legend(fontsize=8)
+    column = f"vs_{REFERENCE}"
+    if column in table:
+        _bands(right, table, column, f"{column}_low", f"{column}_high")
+        right.axhline(0.0, color="grey", lw=1)
+    right.set(ylabel=f"test accuracy minus {REFERENCE.upper()}'s (same trial)", title="paired difference to IMP")
+    _save(fig, path)
+
+
+@register_figure("tree_kept")
+def tree_kept_figure(pair: PairData, path: Path) -> None:
+    """The share of the previous round's spanning-tree edges each pruning step kept, and the
+    share of NP it kept, per method with 95 % bootstrap bands."""
+    plt, _ = _plotting()
+    table = pair.tree_kept
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
+    _bands(left, table, "tree_kept", "tree_kept_low", "tree_kept_high")
+    left.set(ylabel="tree edges kept by the step", title=f"{pair.title}: previous round's spanning tree kept")
+    left.legend(fontsize=8)
+    _bands(right, table, "np_retained", "np_retained_low", "np_retained_high")
+    right.axhline(1.0, color="grey", lw=1)
+    right.set(ylabel="NP after / before the pruning step", title="NP kept by the pruning step (before retraining)")
     _save(fig, path)

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numpy as np
 import pandas as pd
 from pandas.core.groupby import DataFrameGroupBy
 
 from pipeline.report.collect import Collection, with_retention
 from pipeline.report.registry import register_table
+from pipeline.report.stats import interval, paired
+
+REFERENCE = "imp"
+"""The method every other is compared with, trial by trial."""
+TRIAL = ["arch", "dataset", "run_hash", "trial", "round"]
 
 
 def _in_registry_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -40,7 +46,7 @@ def _mean_sd(grouped: DataFrameGroupBy, values: list[str]) -> pd.DataFrame:
 def accuracy_table(collection: Collection) -> pd.DataFrame:
     """Accuracy and NP retained against compression, per pair, method and round."""
     grouped = _grouped(with_retention(collection.rounds), ["arch", "dataset", "method", "round"])
-    table = _mean_sd(grouped, ["compression", "test_acc", "np_retained", "eta_tau"])
+    table = _mean_sd(grouped, ["compression", "test_acc", "np_vs_dense", "eta_tau"])
     capped = grouped["capped"].any().reset_index(drop=True)
     return table.assign(capped=capped.to_numpy()).drop(columns=["compression_sd", "eta_tau_sd"])
 
@@ -97,3 +103,42 @@ def np_epoch_table(collection: Collection) -> pd.DataFrame:
         return epochs
     grouped = _grouped(epochs, ["arch", "dataset", "method", "round", "epoch", "position", "layer"])
     return _mean_sd(grouped, ["np", "normalized_np"])
+
+
+def compare(rounds: pd.DataFrame, value: str, reference: str = REFERENCE) -> pd.DataFrame:
+    """Per pair, method and round: ``value``'s mean, sd and 95 % bootstrap interval over trials
+    and, for every method but ``reference``, the paired difference to ``reference`` (same trials)
+    with its interval, the paired t-test's p and the trials it was ahead in (``stats``)."""
+    base = rounds[rounds["method"] == reference].set_index(TRIAL)[value]
+    rows = []
+    for (arch, dataset, method, round_index), group in _grouped(rounds, ["arch", "dataset", "method", "round"]):
+        row = {"arch": arch, "dataset": dataset, "method": str(method), "round": round_index}
+        row |= {"trials": len(group), "compression": group["compression"].mean()}
+        row |= interval(group[value].to_numpy()).columns(value)
+        other = base.reindex(pd.MultiIndex.from_frame(group[TRIAL])).to_numpy()
+        if method != reference and round_index > 0 and np.isfinite(other).any():
+            cmp = paired(group[value].to_numpy(), other)
+            diff = cmp.difference.columns(f"vs_{reference}")
+            diff.pop(f"vs_{reference}_sd")
+            row |= diff | {f"p_vs_{reference}": cmp.p, f"wins_vs_{reference}": cmp.wins}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@register_table("comparison")
+def comparison_table(collection: Collection) -> pd.DataFrame:
+    """Test accuracy per pair, method and round with 95 % bootstrap intervals, and each method's
+    paired difference to IMP (same trials and seeds) with its interval and paired t-test."""
+    return compare(collection.rounds, "test_acc")
+
+
+@register_table("tree_kept")
+def tree_kept_table(collection: Collection) -> pd.DataFrame:
+    """How much of the previous round's spanning tree each pruning step kept (edges; weights or
+    kernel parameters), and the NP it kept, per method and round, with intervals; ``vs_imp``:
+    the paired difference of the edges kept to IMP's."""
+    rounds = collection.rounds[collection.rounds["round"] > 0]
+    table = compare(rounds, "tree_kept")
+    params = compare(rounds, "tree_kept_params")[["tree_kept_params", "tree_kept_params_low", "tree_kept_params_high"]]
+    kept_np = compare(rounds, "np_retained")[["np_retained", "np_retained_low", "np_retained_high"]]
+    return pd.concat([table, params, kept_np], axis=1)

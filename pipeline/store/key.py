@@ -75,9 +75,13 @@ class RoundKey:
         return [trial_seed, self.round, 0x5EED]
 
     def init_seed(self, trial_seed: int) -> int:
-        """Seed of a fresh initialisation for this round (``Method.fresh_start``): 2**40 and up,
-        far from every trial's seed, and different for every trial and round."""
-        return 2**40 + trial_seed * 4099 + self.round
+        """Seed of a fresh initialisation for this round (``Method.fresh_start``).
+
+        torch's CPU generator keeps only the low 32 bits of a seed, so the seed lies in
+        [2**31, 2**32): never a trial's seed (``seed`` is below 2**30), and different for every
+        trial and round.
+        """
+        return 2**31 + (trial_seed * 4099 + self.round) % 2**31
 
     def to_args(self) -> list[str]:
         args = ["--arch", self.arch, "--dataset", self.dataset, "--run-hash", self.run_hash]

@@ -91,7 +91,8 @@ class RunAttrs(Record):
     )
     tree_kept_params: float | None = optional("the same for the distinct weights (conv: kernel parameters) behind them")
     np_retained: float | None = optional(
-        "total NP of the previous round's trained weights under the new masks over that under the old"
+        "NP the pruning step kept: total NP of the previous round's trained weights under the new masks "
+        "over that under the old"
     )
 
 

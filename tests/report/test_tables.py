@@ -48,9 +48,9 @@ def test_accuracy_table_pairs_trials_and_orders_methods_by_the_registry():
     assert imp1["test_acc"] == pytest.approx(0.805) and imp1["test_acc_sd"] == pytest.approx(
         np.std([0.8, 0.81], ddof=1)
     )
-    assert imp1["np_retained"] == pytest.approx(0.5) and imp1["np_retained_sd"] == pytest.approx(0.0)
+    assert imp1["np_vs_dense"] == pytest.approx(0.5) and imp1["np_vs_dense_sd"] == pytest.approx(0.0)
     timp1 = table[(table["method"] == "timp") & (table["round"] == 1)].iloc[0]
-    assert timp1["np_retained"] == pytest.approx(1.5) and bool(timp1["capped"]) and not bool(imp1["capped"])
+    assert timp1["np_vs_dense"] == pytest.approx(1.5) and bool(timp1["capped"]) and not bool(imp1["capped"])
     assert set(table["trials"]) == {2}
 
 
