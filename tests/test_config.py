@@ -13,6 +13,30 @@ from pipeline.config import ConfigError, load_config, run_spec
         ({"pruning": {"rewind": "epoch"}}, "'pruning.rewind' = 'epoch': must match"),
         ({"pruning": {"rewind": "epoch:50"}}, "pair fcn/mnist-5k trains only 10 epochs"),
         (
+            {"pruning": {"rewind": "step:400"}},
+            "'pruning.rewind' = 'step:400': pair fcn/mnist-5k trains only 10 epochs of 32 steps",
+        ),
+        ({"pruning": {"rates": {"output": 1.0}}}, "'pruning.rates.output' = 1.0: must be a number > 0 and < 1"),
+        (
+            {"pruning": {"rates": {"dense": 0.1}}},
+            "'pruning.rates.dense': unknown key; allowed keys are ['output', 'linear', 'recurrent', 'conv']",
+        ),
+        ({"pruning": {"rates": {"conv": 0.1}, "schedule": "linear"}}, "needs pruning.schedule: geometric"),
+        (
+            {"pruning": {"rates": {"output": 0.1}, "prune_output": False}},
+            "'pruning.rates.output': the classifier is not pruned",
+        ),
+        (
+            {"data": {"train_subset": 5000}},
+            "'data.train_subset' = 5000: mnist-5k has 4000 training images and 10 classes",
+        ),
+        ({"data": {"test_subset": 3}}, "'data.test_subset' = 3: mnist-5k has 10 classes"),
+        (
+            {"grid": {"methods": ["timp", "random"]}},
+            "'grid.methods' = ['timp', 'random']: 'random' reads 'imp''s masks",
+        ),
+        ({"seed": 2**31}, "'seed' = 2147483648: must be <= 1073741824"),
+        (
             {"training": {"optimizer": "rmsprop"}},
             "'training.optimizer' = 'rmsprop': allowed values are ['sgd', 'adam']",
         ),

@@ -69,3 +69,10 @@ def test_malformed_config_is_one_line_with_file_line_and_column(tmp_path, comman
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert f"{config}:3:9: invalid YAML: expected ',' or ']'" in lines[0]
     assert not (tmp_path / "round0.h5").exists()
+
+
+@pytest.mark.parametrize("pair", ["resnet20/fashion-mnist", "vgg11/fashion-mnist", "resnet18/cifar10", "lstm/cifar10"])
+def test_check_accepts_every_image_architecture_on_every_image_data_set(tmp_path, capsys, pair):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"grid": {"pairs": [pair]}}))
+    assert main(["check", str(config)]) == 0, capsys.readouterr().err

@@ -134,3 +134,22 @@ def test_cifar_augmentation_crops_and_flips_on_device(tmp_path):
     a, _ = next(plain.train_batches(50, torch.Generator().manual_seed(0)))
     b, _ = next(augmented.train_batches(50, torch.Generator().manual_seed(0)))
     assert a.shape == b.shape == (50, 3, 32, 32) and not torch.equal(a, b)
+
+
+def test_subsets_are_stratified_fixed_and_seeded():
+    whole = load_splits("mnist-5k", "unused")
+    a = load_splits("mnist-5k", "unused", train_subset=1000, test_subset=300)
+    b = load_splits("mnist-5k", "unused", train_subset=1000, test_subset=300)
+    other = load_splits("mnist-5k", "unused", train_subset=1000, subset_seed=1)
+    assert a.train.labels.numel() == 1000 and a.test.labels.numel() == 300
+    assert torch.bincount(a.train.labels).tolist() == [100] * 10 and torch.bincount(a.test.labels).tolist() == [30] * 10
+    assert torch.equal(a.train.images, b.train.images) and not torch.equal(a.train.images, other.train.images)
+    assert other.test.labels.numel() == whole.test.labels.numel()
+
+
+def test_stratified_subset_follows_uneven_class_shares():
+    labels = torch.tensor([0] * 70 + [1] * 20 + [2] * 10)
+    index = sources.stratified_subset(labels, 31, seed=0)
+    assert index.numel() == 31 and torch.equal(index, index.sort().values) and index.unique().numel() == 31
+    counts = torch.bincount(labels[index], minlength=3).tolist()
+    assert all(abs(c - 31 * share) <= 1 for c, share in zip(counts, (0.7, 0.2, 0.1), strict=True)), counts

@@ -63,6 +63,30 @@ def test_paper_grid_dry_run_lists_every_round(tmp_path):
     print(f"paper grid dry run: {counts['total']} jobs in {seconds:.1f} s")
 
 
+@pytest.mark.parametrize(
+    ("name", "dense", "prune"),
+    [
+        ("open-question-fcn", 5, 5 * 6 * 7),
+        ("open-question-fcn-late", 5, 5 * 2 * 7),
+        ("open-question-conv", 6, 2 * 3 * 6 * 5),
+    ],
+)
+def test_open_question_configs_dry_run(tmp_path, name, dense, prune):
+    write_config(tmp_path, {})
+    config = str(ROOT / f"config/{name}.yaml")
+    result = snakemake(tmp_path, "-n", "--quiet", "rules", "--configfile", config, check=True)
+    counts = job_counts(result.stdout)
+    assert counts["dense_round"] == dense and counts["prune_round"] == prune
+
+
+def test_a_control_waits_for_the_round_of_the_method_it_follows(workdir):
+    write_config(workdir, {"grid": {"methods": ["imp", "random", "reinit"], "rounds": 2}}, "c.yaml")
+    result = snakemake(workdir, "-n", "--configfile", "config/config.yaml", "c.yaml", "--printshellcmds", check=True)
+    jobs = result.stdout.split("rule prune_round:")[1:]
+    random2 = next(j for j in jobs if "method=random, round=2" in j)
+    assert re.search(r"input: .*/random/round1\.h5, .*/imp/round2\.h5", random2), random2
+
+
 def test_lint_and_format_are_clean():
     lint = subprocess.run(
         [SNAKEMAKE, "--lint"], cwd=ROOT, capture_output=True, text=True, env=snakemake_env(), timeout=120
