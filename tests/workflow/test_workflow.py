@@ -68,7 +68,7 @@ def test_paper_grid_dry_run_lists_every_round(tmp_path):
     [
         ("open-question-fcn", 5, 5 * 6 * 7),
         ("open-question-fcn-late", 5, 5 * 2 * 7),
-        ("open-question-conv", 6, 2 * 3 * 6 * 5),
+        ("open-question-conv", 6, 2 * 3 * 6 * 4),
     ],
 )
 def test_open_question_configs_dry_run(tmp_path, name, dense, prune):
