@@ -1,7 +1,7 @@
 """Pruning methods by name: every module of ``pipeline.prune.methods`` registers one.
 
 A method says what the rest of the pipeline needs to know about it — its name, label and plot
-style, whether it is a control, what it needs to score — and how it prunes. Every list of
+style, whether it is a control or baseline, what it needs to score — and how it prunes. Every list of
 method names (configuration, schema, wildcards, command lines, figures, tables) comes from
 here, so a new method is one new module. Method modules import only numpy at module level (the
 workflow reads this registry before any job); heavy imports go inside their functions.
@@ -62,8 +62,10 @@ class PruneContext:
 class Method:
     """A registered pruning method.
 
-    ``follows``: the method whose round of the same trial and index this one reads (its masks,
-    as ``PruneContext.reference``); the workflow runs that round first. ``fresh_start``: the
+    ``control``: a control or baseline (random, reinit, SynFlow, SNIP): drawn dashed, and left
+    out of a grid that names no methods. ``follows``: the method whose round of the same trial
+    and index this one reads (its masks, as ``PruneContext.reference``); the workflow runs that
+    round first. ``fresh_start``: the
     round trains from a fresh initialisation (``RoundKey.init_seed``) instead of the rewind point.
     """
 
@@ -82,6 +84,9 @@ class Method:
         if ("reference" in self.needs) != (self.follows is not None):
             raise ValueError(f"method {self.name!r}: a method that needs 'reference' names the method it follows")
 
+
+REFERENCE = "imp"
+"""The method every other is compared with, trial by trial, in the tables and figures."""
 
 _METHODS: dict[str, Method] = {}
 _DISCOVERED = False
@@ -119,7 +124,7 @@ def method_names() -> list[str]:
 
 
 def default_methods() -> tuple[str, ...]:
-    """What a grid compares when it names no methods: every method that is not a control."""
+    """What a grid compares when it names no methods: every method that is not a control or baseline."""
     return tuple(name for name, method in registry().items() if not method.control)
 
 

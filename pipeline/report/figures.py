@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline.prune.registry import registry
+from pipeline.prune.registry import REFERENCE, get_method, registry
 from pipeline.report.collect import Collection
 from pipeline.report.registry import register_figure
-from pipeline.report.tables import REFERENCE, accuracy_table, comparison_table, overlap_table, tree_kept_table
+from pipeline.report.tables import accuracy_table, comparison_table, overlap_table, tree_kept_table
 from pipeline.store import read_round
 
 if TYPE_CHECKING:
@@ -294,7 +294,8 @@ def comparison_figure(pair: PairData, path: Path) -> None:
     if column in table:
         _bands(right, table, column, f"{column}_low", f"{column}_high")
         right.axhline(0.0, color="grey", lw=1)
-    right.set(ylabel=f"test accuracy minus {REFERENCE.upper()}'s (same trial)", title="paired difference to IMP")
+    label = get_method(REFERENCE).label
+    right.set(ylabel=f"test accuracy minus {label}'s (same trial)", title=f"paired difference to {label}")
     _save(fig, path)
 
 

@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 from pandas.core.groupby import DataFrameGroupBy
 
+from pipeline.prune.registry import REFERENCE
 from pipeline.report.collect import Collection, with_retention
 from pipeline.report.registry import register_table
 from pipeline.report.stats import interval, paired
 
-REFERENCE = "imp"
-"""The method every other is compared with, trial by trial."""
 TRIAL = ["arch", "dataset", "run_hash", "trial", "round"]
 
 

@@ -68,7 +68,7 @@ def test_paper_grid_dry_run_lists_every_round(tmp_path):
     [
         ("open-question-fcn", 5, 5 * 6 * 7),
         ("open-question-fcn-late", 5, 5 * 2 * 7),
-        ("open-question-conv", 6, 2 * 3 * 6 * 4),
+        ("open-question-conv", 6, 2 * 3 * 6 * 3),
     ],
 )
 def test_open_question_configs_dry_run(tmp_path, name, dense, prune):
@@ -126,7 +126,12 @@ def test_tiny_run_end_to_end_with_report(workdir):
     figures = [Path(paths.figure_file(workdir / "results", "fcn", "mnist-5k", name)) for name in registry.figures()]
     for png in figures:
         assert png.read_bytes()[:4] == b"\x89PNG"
-    assert all(png.exists() for png in figures) and len(figures) == 6
+    assert all(png.exists() for png in figures) and {"comparison", "tree_kept"} <= set(registry.figures())
+    comparison = pd.read_csv(paths.table_file(workdir / "results", "comparison", "csv"))
+    timp = comparison[(comparison["method"] == "timp") & (comparison["round"] > 0)]
+    assert len(timp) == 2 and timp["vs_imp"].notna().all() and (timp["trials"] == 1).all()
+    kept = pd.read_csv(paths.table_file(workdir / "results", "tree_kept", "csv"))
+    assert (kept.loc[kept["method"] == "timp", "tree_kept"] == 1.0).all()
     report = snakemake(workdir, "--report", paths.report_file("results"), check=True, timeout=300)
     assert report.returncode == 0 and Path(paths.report_file(workdir / "results")).stat().st_size > 10_000
 
