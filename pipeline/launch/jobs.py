@@ -23,6 +23,7 @@ class RoundJob(submitit.helpers.Checkpointable):
     key: RoundKey
     out: str | None = None  # None: the workflow's path for this round
     previous: str | None = None
+    reference: str | None = None  # a control's followed round (None: run_round's default path)
     checkpoint_dir: str | None = None  # not `checkpoint`: that name is submitit's requeue hook
     progress: bool | None = False
 
@@ -39,6 +40,7 @@ class RoundJob(submitit.helpers.Checkpointable):
             self.key,
             out=self.out,
             previous=self.previous,
+            reference=self.reference,
             checkpoint=self.checkpoint_dir,
             progress=self.progress,
         )

@@ -23,6 +23,7 @@ import submitit
 from pipeline.config import ConfigError, load_config, run_spec
 from pipeline.launch.executors import RESOURCE_KEYS, make_executor, resources_for
 from pipeline.launch.jobs import RoundJob
+from pipeline.prune import get_method
 from pipeline.store.key import RoundKey
 from pipeline.store.paths import checkpoint_dir, launch_file, submitit_folder
 
@@ -83,11 +84,14 @@ def launch_round(
     requested = resources_for(config.launcher, **(resources or {}))
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = launch_file(out)
-    job = RoundJob(
+    follows = get_method(key.method).follows if key.method else None
+    reference = key.of_method(follows).file(config.results) if follows else None
+    job = RoundJob(  # absolute paths: a cluster job need not start in this directory
         config_path=str(Path(config_path).resolve()),
         key=key,
         out=str(temporary.resolve()),
         previous=str(previous.resolve()) if previous else None,
+        reference=str(reference.resolve()) if reference else None,
         checkpoint_dir=str(checkpoint_dir(out).resolve()),
     )
     handlers = {s: signal.signal(s, _raise_cancelled) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
