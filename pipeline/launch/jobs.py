@@ -23,9 +23,9 @@ class RoundJob(submitit.helpers.Checkpointable):
     key: RoundKey
     out: str | None = None  # None: the workflow's path for this round
     previous: str | None = None
-    reference: str | None = None  # a control's followed round (None: run_round's default path)
     checkpoint_dir: str | None = None  # not `checkpoint`: that name is submitit's requeue hook
     progress: bool | None = False
+    reference: str | None = None  # a control's followed round (None: run_round's default path)
 
     def __call__(self) -> str:
         import logging
