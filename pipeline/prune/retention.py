@@ -33,15 +33,16 @@ class TreeRetention:
     np_after: float
 
 
-def _layer_np(weights: Sequence[PrunableWeight], values, masks, convention: Convention) -> dict[str, float]:
+def _persistence(weights: Sequence[PrunableWeight], values, masks, convention: Convention) -> list:
     from pipeline.models.probe import graphs_of
     from pipeline.topology import network_persistence
 
     graphs = [g for w in weights for g in graphs_of(w, values[w.name], masks[w.name])]
-    totals = {w.name: 0.0 for w in weights}
-    for p in network_persistence(graphs, convention):
-        totals[p.layer.name.split("[")[0]] += p.neural_persistence
-    return totals
+    return network_persistence(graphs, convention)
+
+
+def _weight_of(graph_name: str) -> str:
+    return graph_name.split("[")[0]  # a gate block's graph is named weight[gate]
 
 
 def tree_retention(
@@ -52,15 +53,19 @@ def tree_retention(
     convention: Convention,
 ) -> dict[str, TreeRetention]:
     """Per weight tensor: the old masks' present-weight forest and how much of it ``new`` keeps."""
-    from pipeline.models.probe import graphs_of
-    from pipeline.topology.diagram import spanning_forest
-
-    before = _layer_np(weights, values, old, convention)
-    after = _layer_np(weights, values, new, convention)
+    before = _persistence(weights, values, old, convention)
+    after = _persistence(weights, values, new, convention)
+    edges: dict[str, list[np.ndarray]] = {w.name: [] for w in weights}
+    np_before = dict.fromkeys(edges, 0.0)
+    np_after = dict.fromkeys(edges, 0.0)
+    for p in before:  # the tree is each graph's present-weight forest, flat indices into its tensor
+        edges[_weight_of(p.layer.name)].append(p.layer.offset + p.tree.indices)
+        np_before[_weight_of(p.layer.name)] += p.neural_persistence
+    for p in after:
+        np_after[_weight_of(p.layer.name)] += p.neural_persistence
     out = {}
     for w in weights:
-        edges = [g.offset + spanning_forest(g, "absent").indices for g in graphs_of(w, values[w.name], old[w.name])]
-        index = np.concatenate(edges) if edges else np.zeros(0, dtype=np.int64)
+        index = np.concatenate(edges[w.name]) if edges[w.name] else np.zeros(0, dtype=np.int64)
         params = np.unique(index)
         kept = np.asarray(new[w.name]).ravel()
         out[w.name] = TreeRetention(
@@ -68,7 +73,7 @@ def tree_retention(
             kept_edges=int(kept[index].sum()),
             params=int(params.size),
             kept_params=int(kept[params].sum()),
-            np_before=before[w.name],
-            np_after=after[w.name],
+            np_before=np_before[w.name],
+            np_after=np_after[w.name],
         )
     return out

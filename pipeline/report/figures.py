@@ -208,21 +208,23 @@ def weights_figure(pair: PairData, path: Path) -> None:
     _save(fig, path)
 
 
+def _style(name: str) -> dict[str, Any]:
+    """A method's line in every figure: its registered colour, marker and label; controls dashed."""
+    method = registry().get(name)
+    if method is None:
+        return {"marker": "o", "color": None, "label": name, "ls": "-"}
+    return {
+        "marker": method.marker,
+        "color": method.color,
+        "label": method.label,
+        "ls": "--" if method.control else "-",
+    }
+
+
 def _by_method(ax: plt.Axes, table: pd.DataFrame, y: str, sd: str) -> None:
-    methods = registry()
     for name, rows in table.groupby("method", sort=False):
-        method = methods.get(name)
         rows = rows.sort_values("compression")
-        ax.errorbar(
-            rows["compression"],
-            rows[y],
-            yerr=rows[sd].fillna(0),
-            marker=method.marker if method else "o",
-            capsize=3,
-            color=method.color if method else None,
-            label=method.label if method else name,
-            ls="--" if method and method.control else "-",
-        )
+        ax.errorbar(rows["compression"], rows[y], yerr=rows[sd].fillna(0), capsize=3, **_style(name))
     ax.set_xscale("log", base=2)
     ax.set_xlabel("compression |W| / kept (log scale)")
 
@@ -257,20 +259,11 @@ def retention_figure(pair: PairData, path: Path) -> None:
 
 def _bands(ax: plt.Axes, table: pd.DataFrame, y: str, low: str, high: str) -> None:
     """Mean per method against compression with its 95 % interval as a band."""
-    methods = registry()
     for name, rows in table.dropna(subset=[y]).groupby("method", sort=False):
-        method = methods.get(name)
         rows = rows.sort_values("compression")
-        style = {"color": method.color if method else None}
-        ax.plot(
-            rows["compression"],
-            rows[y],
-            marker=method.marker if method else "o",
-            label=method.label if method else name,
-            ls="--" if method and method.control else "-",
-            **style,
-        )
-        ax.fill_between(rows["compression"], rows[low], rows[high], alpha=0.15, lw=0, **style)
+        style = _style(name)
+        ax.plot(rows["compression"], rows[y], **style)
+        ax.fill_between(rows["compression"], rows[low], rows[high], alpha=0.15, lw=0, color=style["color"])
     ax.set_xscale("log", base=2)
     ax.set_xlabel("compression |W| / kept (log scale)")
 

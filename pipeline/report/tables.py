@@ -104,18 +104,18 @@ def np_epoch_table(collection: Collection) -> pd.DataFrame:
     return _mean_sd(grouped, ["np", "normalized_np"])
 
 
-def compare(rounds: pd.DataFrame, value: str, reference: str = REFERENCE) -> pd.DataFrame:
+def compare(rounds: pd.DataFrame, value: str, reference: str | None = REFERENCE) -> pd.DataFrame:
     """Per pair, method and round: ``value``'s mean, sd and 95 % bootstrap interval over trials
-    and, for every method but ``reference``, the paired difference to ``reference`` (same trials)
+    and, unless ``reference`` is None, for every other method the paired difference to ``reference`` (same trials)
     with its interval, the paired t-test's p and the trials it was ahead in (``stats``)."""
-    base = rounds[rounds["method"] == reference].set_index(TRIAL)[value]
+    base = rounds[rounds["method"] == reference].set_index(TRIAL)[value] if reference else None
     rows = []
     for (arch, dataset, method, round_index), group in _grouped(rounds, ["arch", "dataset", "method", "round"]):
         row = {"arch": arch, "dataset": dataset, "method": str(method), "round": round_index}
         row |= {"trials": len(group), "compression": group["compression"].mean()}
         row |= interval(group[value].to_numpy()).columns(value)
-        other = base.reindex(pd.MultiIndex.from_frame(group[TRIAL])).to_numpy()
-        if method != reference and round_index > 0 and np.isfinite(other).any():
+        other = base.reindex(pd.MultiIndex.from_frame(group[TRIAL])).to_numpy() if base is not None else None
+        if other is not None and method != reference and round_index > 0 and np.isfinite(other).any():
             cmp = paired(group[value].to_numpy(), other)
             diff = cmp.difference.columns(f"vs_{reference}")
             diff.pop(f"vs_{reference}_sd")
@@ -138,6 +138,8 @@ def tree_kept_table(collection: Collection) -> pd.DataFrame:
     the paired difference of the edges kept to IMP's."""
     rounds = collection.rounds[collection.rounds["round"] > 0]
     table = compare(rounds, "tree_kept")
-    params = compare(rounds, "tree_kept_params")[["tree_kept_params", "tree_kept_params_low", "tree_kept_params_high"]]
-    kept_np = compare(rounds, "np_retained")[["np_retained", "np_retained_low", "np_retained_high"]]
+    params = compare(rounds, "tree_kept_params", reference=None)[
+        ["tree_kept_params", "tree_kept_params_low", "tree_kept_params_high"]
+    ]
+    kept_np = compare(rounds, "np_retained", reference=None)[["np_retained", "np_retained_low", "np_retained_high"]]
     return pd.concat([table, params, kept_np], axis=1)
