@@ -233,6 +233,15 @@ def _dense_prim(w: np.ndarray, idx: np.ndarray, edges: np.ndarray, n_edges: int)
     return n_edges
 
 
+@njit(cache=_CACHE, inline="always")
+def _conv_unpack(geometry: np.ndarray):
+    """The fields of ``ConvGeometry.as_array()``."""
+    return (
+        geometry[0], geometry[1], geometry[2], geometry[3], geometry[4],
+        geometry[5], geometry[6], geometry[7], geometry[8],
+    )  # fmt: skip
+
+
 @njit(cache=_CACHE)
 def conv_kruskal(
     order: np.ndarray,
@@ -247,14 +256,16 @@ def conv_kruskal(
     """Unite the translated copies of kernel parameters, in the given order, until spanning.
 
     ``order`` lists flat parameter indices (already sorted by the total order); ``shape`` is
-    (C_out, C_in, f1, f2); ``geometry`` is (Hp, Wp, Ho, Wo, stride_h, stride_w). Input node
+    (C_out, C_in / groups, f1, f2); ``geometry`` is ``ConvGeometry.as_array()``. Input node
     (c, y, x) of the padded input is ``c*Hp*Wp + y*Wp + x``; output node (o, y, x) follows all
-    input nodes. ``used_count[p]`` receives how many copies of parameter p join the forest.
+    input nodes; output channel o of group g reads input channels g·C_in/groups onwards.
+    ``used_count[p]`` receives how many copies of parameter p join the forest.
     Returns the number of unions made so far (stops at ``target``).
     """
-    c_in, f1, f2 = shape[1], shape[2], shape[3]
-    hp, wp, ho, wo, sh, sw = geometry[0], geometry[1], geometry[2], geometry[3], geometry[4], geometry[5]
-    n_in = shape[1] * hp * wp
+    c_out, c_in, f1, f2 = shape[0], shape[1], shape[2], shape[3]
+    hp, wp, ho, wo, sh, sw, dh, dw, groups = _conv_unpack(geometry)
+    per_group = c_out // groups
+    n_in = groups * c_in * hp * wp
     for t in range(order.shape[0]):
         if n_unions >= target:
             break
@@ -263,9 +274,9 @@ def conv_kruskal(
         rest = p // f2
         dy = rest % f1
         rest //= f1
-        ci = rest % c_in
+        ci = (rest // c_in // per_group) * c_in + rest % c_in
         o = rest // c_in
-        in_base = ci * hp * wp + dy * wp + dx
+        in_base = ci * hp * wp + dy * dh * wp + dx * dw
         out_base = n_in + o * ho * wo
         count = 0
         for y in range(ho):
@@ -290,30 +301,35 @@ def conv_support_components(present: np.ndarray, shape: np.ndarray, geometry: np
     every Toeplitz edge.
     """
     c_out, c_in, f1, f2 = shape[0], shape[1], shape[2], shape[3]
-    hp, wp, ho, wo, sh, sw = geometry[0], geometry[1], geometry[2], geometry[3], geometry[4], geometry[5]
-    n_in = c_in * hp * wp
+    hp, wp, ho, wo, sh, sw, dh, dw, groups = _conv_unpack(geometry)
+    per_group = c_out // groups
+    n_in = groups * c_in * hp * wp
     nv = n_in + c_out * ho * wo
+    n_channels = c_out + groups * c_in
     parent = np.arange(nv)
     size = np.ones(nv, dtype=np.int64)
     n_components = nv
-    ch_parent = np.empty(c_out + c_in, dtype=np.int64)
-    ch_size = np.empty(c_out + c_in, dtype=np.int64)
-    forest_o = np.empty(c_out + c_in, dtype=np.int64)
-    forest_c = np.empty(c_out + c_in, dtype=np.int64)
+    ch_parent = np.empty(n_channels, dtype=np.int64)
+    ch_size = np.empty(n_channels, dtype=np.int64)
+    forest_o = np.empty(n_channels, dtype=np.int64)
+    forest_c = np.empty(n_channels, dtype=np.int64)
     for dy in range(f1):
         for dx in range(f2):
-            for v in range(c_out + c_in):
+            for v in range(n_channels):
                 ch_parent[v] = v
                 ch_size[v] = 1
             n_forest = 0
             for o in range(c_out):
+                first = (o // per_group) * c_in
                 for ci in range(c_in):
-                    if present[((o * c_in + ci) * f1 + dy) * f2 + dx] and _union(ch_parent, ch_size, o, c_out + ci):
+                    if present[((o * c_in + ci) * f1 + dy) * f2 + dx] and _union(
+                        ch_parent, ch_size, o, c_out + first + ci
+                    ):
                         forest_o[n_forest] = o
-                        forest_c[n_forest] = ci
+                        forest_c[n_forest] = first + ci
                         n_forest += 1
             for e in range(n_forest):
-                in_base = forest_c[e] * hp * wp + dy * wp + dx
+                in_base = forest_c[e] * hp * wp + dy * dh * wp + dx * dw
                 out_base = n_in + forest_o[e] * ho * wo
                 for y in range(ho):
                     for x in range(wo):

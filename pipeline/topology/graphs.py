@@ -25,20 +25,34 @@ def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class ConvGeometry:
-    """Spatial geometry of a 2-D convolution: what decides its Toeplitz graph."""
+    """What decides a 2-D convolution's Toeplitz graph besides its weights.
+
+    ``groups`` splits the channels into that many disjoint graphs (depthwise: one input
+    channel per group); ``dilation`` spaces a kernel's taps. A 1-D convolution is the 2-D one
+    of height 1.
+    """
 
     input_size: tuple[int, int]
     kernel_size: tuple[int, int]
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("input_size", "kernel_size", "stride", "padding"):
+        for name in ("input_size", "kernel_size", "stride", "padding", "dilation"):
             object.__setattr__(self, name, _pair(getattr(self, name)))
-        if min(self.stride) < 1 or min(self.kernel_size) < 1 or min(self.padding) < 0:
+        if min(self.stride) < 1 or min(self.kernel_size) < 1 or min(self.padding) < 0 or min(self.dilation) < 1:
             raise ValueError(f"invalid convolution geometry {self}")
-        if any(p < k for p, k in zip(self.padded_size, self.kernel_size, strict=True)):
-            raise ValueError(f"kernel {self.kernel_size} larger than padded input {self.padded_size}")
+        if self.groups < 1:
+            raise ValueError(f"invalid convolution geometry {self}: groups must be >= 1")
+        if any(p < k for p, k in zip(self.padded_size, self.span, strict=True)):
+            raise ValueError(f"kernel span {self.span} larger than padded input {self.padded_size}")
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """Rows and columns of input one window covers: ``dilation·(kernel - 1) + 1``."""
+        return tuple(d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_size, strict=True))  # type: ignore[return-value]
 
     @property
     def padded_size(self) -> tuple[int, int]:
@@ -47,12 +61,14 @@ class ConvGeometry:
     @property
     def output_size(self) -> tuple[int, int]:
         return tuple(  # type: ignore[return-value]
-            (s - f) // t + 1 for s, f, t in zip(self.padded_size, self.kernel_size, self.stride, strict=True)
+            (s - f) // t + 1 for s, f, t in zip(self.padded_size, self.span, self.stride, strict=True)
         )
 
     def as_array(self) -> np.ndarray:
-        """(Hp, Wp, Ho, Wo, stride_h, stride_w), the layout the compiled kernels read."""
-        return np.array([*self.padded_size, *self.output_size, *self.stride], dtype=np.int64)
+        """(Hp, Wp, Ho, Wo, stride_h, stride_w, dilation_h, dilation_w, groups), as the compiled kernels read it."""
+        return np.array(
+            [*self.padded_size, *self.output_size, *self.stride, *self.dilation, self.groups], dtype=np.int64
+        )
 
 
 def _check_mask(weight: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
@@ -111,6 +127,7 @@ class ConvLayer:
     Input vertices are the padded input activations (C_in x Hp x Wp), output vertices the
     output activations (C_out x Ho x Wo); every kernel parameter is the weight of one edge per
     output position. ``mask`` masks kernel parameters (and with them all their copies).
+    ``weight`` is torch's (C_out, C_in / groups, f1, f2).
     """
 
     name: str
@@ -127,6 +144,11 @@ class ConvLayer:
             raise ValueError(
                 f"layer {self.name!r}: kernel {weight.shape[2:]} does not match geometry {self.geometry.kernel_size}"
             )
+        groups = self.geometry.groups
+        if weight.shape[0] % groups:
+            raise ValueError(
+                f"layer {self.name!r}: {weight.shape[0]} output channels do not split into {groups} groups"
+            )
         object.__setattr__(self, "weight", weight)
         object.__setattr__(self, "mask", _check_mask(weight, self.mask))
 
@@ -137,7 +159,7 @@ class ConvLayer:
 
     @property
     def in_channels(self) -> int:
-        return int(self.weight.shape[1])
+        return int(self.weight.shape[1]) * self.geometry.groups
 
     @property
     def out_channels(self) -> int:

@@ -151,24 +151,29 @@ def conv_components(shape: tuple[int, ...], geometry: ConvGeometry, mask: np.nda
     if mask is not None and not np.asarray(mask).all():
         present = np.ascontiguousarray(mask, dtype=bool).ravel()
         return int(_kernels.conv_support_components(present, np.array(shape, dtype=np.int64), geo))
-    # All parameters present: channels merge completely under every window, so the graph is
-    # the single-channel position graph, plus C_in - 1 extra isolated copies of every padded
-    # input position that no window covers.
+    # All parameters present: inside a group, channels merge completely under every window,
+    # so each group's graph is the single-channel position graph plus C_in/groups - 1 extra
+    # isolated copies of every padded input position that no window covers.
     _, c_in, f1, f2 = shape
+    single_geo = geo.copy()
+    single_geo[-1] = 1
     single = int(
-        _kernels.conv_support_components(np.ones(f1 * f2, dtype=bool), np.array([1, 1, f1, f2], dtype=np.int64), geo)
+        _kernels.conv_support_components(
+            np.ones(f1 * f2, dtype=bool), np.array([1, 1, f1, f2], dtype=np.int64), single_geo
+        )
     )
     hp, wp = geometry.padded_size
     ho, wo = geometry.output_size
     sh, sw = geometry.stride
+    dh, dw = geometry.dilation
     covered_rows = np.zeros(hp, dtype=bool)
     covered_cols = np.zeros(wp, dtype=bool)
     for d in range(f1):
-        covered_rows[d : d + sh * (ho - 1) + 1 : sh] = True
+        covered_rows[d * dh : d * dh + sh * (ho - 1) + 1 : sh] = True
     for d in range(f2):
-        covered_cols[d : d + sw * (wo - 1) + 1 : sw] = True
+        covered_cols[d * dw : d * dw + sw * (wo - 1) + 1 : sw] = True
     uncovered = hp * wp - int(covered_rows.sum()) * int(covered_cols.sum())
-    return single + (c_in - 1) * uncovered
+    return geometry.groups * (single + (c_in - 1) * uncovered)
 
 
 def conv_forest(weight: np.ndarray, geometry: ConvGeometry, mask: np.ndarray | None = None) -> ConvForest:
@@ -186,7 +191,9 @@ def conv_forest(weight: np.ndarray, geometry: ConvGeometry, mask: np.ndarray | N
     if tuple(magnitudes.shape[2:]) != geometry.kernel_size:
         raise ValueError(f"kernel {magnitudes.shape[2:]} does not match geometry {geometry.kernel_size}")
     shape = tuple(int(s) for s in magnitudes.shape)
-    c_out, c_in = shape[0], shape[1]
+    c_out, c_in = shape[0], shape[1] * geometry.groups
+    if c_out % geometry.groups:
+        raise ValueError(f"{c_out} output channels do not split into {geometry.groups} groups")
     hp, wp = geometry.padded_size
     ho, wo = geometry.output_size
     n_vertices = c_in * hp * wp + c_out * ho * wo

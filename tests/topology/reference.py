@@ -74,3 +74,41 @@ def toeplitz_edges(kernel: np.ndarray, geometry, mask: np.ndarray | None = None)
                 dst = n_in + o * ho * wo + y * wo + x
                 edges.append((abs(float(flat[p])), p * ho * wo + y * wo + x, src, dst))
     return edges
+
+
+def convolution_edges(
+    kernel: np.ndarray, geometry, mask: np.ndarray | None = None
+) -> list[tuple[float, int, int, int]]:
+    """The Toeplitz graph as torch's own convolution defines it: (|w|, param·positions + q, in, out).
+
+    Independent of the package's index arithmetic: every padded input vertex holds its id + 1,
+    and a convolution (stride, dilation, groups as torch applies them) with a one-hot kernel at
+    parameter p writes, at every output it reaches, the id of the input vertex that p joins it to.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    (hp, wp), (ho, wo) = geometry.padded_size, geometry.output_size
+    c_in_group = kernel.shape[1]
+    c_in = c_in_group * geometry.groups
+    ids = torch.arange(1, c_in * hp * wp + 1, dtype=torch.float64).reshape(1, c_in, hp, wp)
+    n_in, positions = c_in * hp * wp, ho * wo
+    flat = kernel.ravel()
+    edges = []
+    for p in range(flat.size):
+        if mask is not None and not mask.ravel()[p]:
+            continue
+        one_hot = torch.zeros(flat.size, dtype=torch.float64)
+        one_hot[p] = 1.0
+        out = F.conv2d(
+            ids,
+            one_hot.reshape(kernel.shape),
+            stride=geometry.stride,
+            dilation=geometry.dilation,
+            groups=geometry.groups,
+        )[0]
+        assert tuple(out.shape[1:]) == (ho, wo)
+        for o, y, x in torch.nonzero(out).tolist():
+            q = y * wo + x
+            edges.append((abs(float(flat[p])), p * positions + q, int(out[o, y, x]) - 1, n_in + o * positions + q))
+    return edges

@@ -1,12 +1,13 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from pipeline.topology.graphs import ConvGeometry
 from pipeline.topology.mst import conv_components, conv_forest, dense_forest
 from tests.topology.reference import (
+    convolution_edges,
     dense_edges,
     kruskal_indices,
     networkx_forest_magnitudes,
@@ -145,3 +146,71 @@ def test_conv_forest_large_layer_spans_with_few_parameters():
     assert forest.n_components == 1
     assert forest.n_edges == 32 * 18 * 18 + 32 * 16 * 16 - 1
     assert 0 < forest.n_used_params < 32 * 32 * 9 // 2
+
+
+modern_cases = st.tuples(
+    st.sampled_from([1, 2, 3]),  # groups
+    st.integers(1, 2),  # output channels per group
+    st.integers(1, 2),  # input channels per group (1: depthwise)
+    st.sampled_from([(1, 1), (2, 2), (3, 3), (1, 3)]),  # kernel
+    st.integers(0, 2),  # padding
+    st.sampled_from([(1, 1), (2, 2), (1, 2)]),  # stride
+    st.sampled_from([(1, 1), (2, 2), (2, 1)]),  # dilation
+    st.integers(5, 8),  # input side
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(modern_cases, st.data())
+def test_grouped_depthwise_dilated_conv_forest_equals_torch_materialised_graph(case, data):
+    """Grouped, depthwise and dilated convolutions against the graph torch's conv2d defines."""
+    groups, out_per, in_per, kernel, pad, stride, dilation, side = case
+    spans = [d * (k - 1) + 1 for d, k in zip(dilation, kernel, strict=True)]
+    assume(side - 1 + 2 * pad >= max(spans))
+    geometry = ConvGeometry((side, side - 1), kernel, stride, (pad, pad), dilation, groups)
+    weight = data.draw(hnp.arrays(np.float32, (groups * out_per, in_per, *kernel), elements=values))
+    mask = data.draw(st.none() | hnp.arrays(np.bool_, weight.shape))
+    forest = conv_forest(weight, geometry, mask)
+
+    edges = convolution_edges(weight, geometry, mask)
+    accepted = kruskal_indices(edges, forest.n_vertices)
+    params = np.array(accepted, dtype=np.int64) // int(np.prod(geometry.output_size))
+    np.testing.assert_array_equal(np.sort(forest.indices), np.sort(params))
+    assert forest.n_components == _components(edges, forest.n_vertices)
+    assert conv_components(weight.shape, geometry, mask) == forest.n_components
+
+
+def _components(edges, n_vertices: int) -> int:
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    src = [e[2] for e in edges]
+    dst = [e[3] for e in edges]
+    graph = sp.coo_matrix((np.ones(len(edges)), (src, dst)), shape=(n_vertices, n_vertices))
+    return int(connected_components(graph, directed=False)[0])
+
+
+def test_plain_convolutions_agree_with_both_references():
+    """The hand-indexed reference and torch's convolution give the same graph."""
+    rng = np.random.default_rng(3)
+    geometry = ConvGeometry((6, 5), (3, 2), (2, 1), (1, 1))
+    weight = rng.standard_normal((2, 3, 3, 2))
+    assert sorted(toeplitz_edges(weight, geometry)) == sorted(convolution_edges(weight, geometry))
+
+
+@pytest.mark.parametrize(("c_in", "c_out", "side"), [(16, 8, 5), (3, 40, 4), (64, 256, 7)])
+def test_pointwise_conv_eta_has_the_closed_form(c_in, c_out, side):
+    """A 1x1 stride-1 convolution is H·W disjoint copies of the complete C_in x C_out graph:
+    edge- and parameter-level η_τ both equal C_in·C_out / (C_in + C_out - 1) (no ties)."""
+    from fractions import Fraction
+
+    from pipeline.topology import ConvLayer, closed_form, counted
+
+    weight = np.random.default_rng(c_in).standard_normal((c_out, c_in, 1, 1))
+    layer = ConvLayer("pointwise", weight, ConvGeometry((side, side + 1), (1, 1)))
+    expected = Fraction(c_in * c_out, c_in + c_out - 1)
+    row = counted(layer, conv_forest(weight, layer.geometry))
+    assert Fraction(row.weights, row.mst_edges) == expected
+    assert Fraction(row.params, row.mst_params) == expected
+    exact = closed_form(layer)
+    assert Fraction(exact.weights, exact.mst_edges) == expected
