@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pipeline.cli import configuration, report, run, topology
+from pipeline.cli import analyze, configuration, report, run, topology
 
-_VERBS = (topology, run, report, configuration)
+_VERBS = (topology, analyze, run, report, configuration)
 
 
 def build_parser() -> argparse.ArgumentParser:

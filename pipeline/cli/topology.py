@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from pipeline.cli.checkpoint import load_into
 from pipeline.data.registry import DATASETS, get_dataset_info
 from pipeline.models import build_model, example_input, list_models, model_layers
 from pipeline.report.formats import FORMATS, render
@@ -164,23 +165,12 @@ def run_bounds(args: argparse.Namespace) -> None:
     sys.stdout.write(pd.DataFrame(rows).to_string(index=False) + "\n")
 
 
-def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.exists():
-        raise FileNotFoundError(f"no such model file: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state_dict, found a {type(state).__name__}")
-    return state
-
-
 def run_persistence(args: argparse.Namespace) -> None:
     if args.arch is None or args.dataset is None:
         raise ValueError("a state_dict does not say its architecture: pass --arch and --dataset")
     convention = convention_from_arguments(args)
     model = build_model(args.arch, args.dataset)
-    model.load_state_dict(_load_state_dict(args.model))
+    load_into(model, args.model, args.arch)
     masks = {name: (value != 0).numpy() for name, value in model.state_dict().items()}
     layers = model_layers(model, example_input(get_dataset_info(args.dataset).input_shape), masks)
     results = network_persistence(layers, convention)

@@ -1,8 +1,10 @@
 """Find a model's prunable weights and the graphs they define, by a forward pass.
 
-Layers are found by module type (``Linear``, ``Conv2d``, ``RNN``/``LSTM``/``GRU``), never by
-name; convolution input sizes are read by hooks during one forward pass on a dummy input,
-never kept in tables. The result is plain numpy (``pipeline.topology`` layers).
+Layers are found by module type (``Linear``, ``Conv1d``/``Conv2d`` with any groups and
+dilation, ``RNN``/``LSTM``/``GRU``, ``MultiheadAttention``), never by name; convolution input
+sizes are read by hooks during one forward pass on a dummy input, never kept in tables. Every
+other parameter is reported with the reason it is no graph. The result is plain numpy
+(``pipeline.topology`` layers).
 """
 
 from __future__ import annotations
@@ -17,11 +19,19 @@ from torch import nn
 from pipeline.topology.graphs import ConvGeometry, ConvLayer, DenseLayer, Layer, LayerKind
 
 _GATES = {"RNN": ("",), "GRU": ("r", "z", "n"), "LSTM": ("i", "f", "g", "o")}
+_QKV = ("q", "k", "v")
+_CONV = (nn.Conv1d, nn.Conv2d)
+_GRAPHS = (nn.Linear, *_CONV, nn.RNNBase, nn.MultiheadAttention)
+_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
 
 
 @dataclass(frozen=True)
 class PrunableWeight:
-    """One prunable weight tensor: its state_dict name and how it reads as graph(s)."""
+    """One prunable weight tensor: its state_dict name and how it reads as graph(s).
+
+    ``gates`` names equal row blocks that are separate graphs (an LSTM's i/f/g/o, attention's
+    packed q/k/v). A 1-D convolution keeps its 3-D ``shape`` and reads as a 2-D one of height 1.
+    """
 
     name: str
     kind: LayerKind
@@ -31,73 +41,167 @@ class PrunableWeight:
     is_output: bool = False
 
 
-def _conv_geometry(name: str, conv: nn.Conv2d, input_size: tuple[int, int]) -> ConvGeometry:
-    if conv.groups != 1 or tuple(conv.dilation) != (1, 1):
-        raise NotImplementedError(
-            f"layer {name!r}: groups={conv.groups}, dilation={conv.dilation}; "
-            "only groups=1, dilation=1 convolutions have a Toeplitz graph here"
-        )
+@dataclass(frozen=True)
+class Skipped:
+    """A parameter that is not an edge weight of any layer graph, and why."""
+
+    name: str
+    shape: tuple[int, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What one forward pass found: the weights that are graphs, and every other parameter."""
+
+    weights: list[PrunableWeight]
+    skipped: list[Skipped]
+
+
+def _same_padding(name: str, conv: nn.Conv1d | nn.Conv2d) -> tuple[int, ...]:
+    totals = [d * (k - 1) for d, k in zip(conv.dilation, conv.kernel_size, strict=True)]
+    if any(t % 2 for t in totals):
+        raise NotImplementedError(f"layer {name!r}: padding='same' with an even kernel span is asymmetric")
+    return tuple(t // 2 for t in totals)
+
+
+def _conv_geometry(name: str, conv: nn.Conv1d | nn.Conv2d, input_size: tuple[int, ...]) -> ConvGeometry:
+    """The Toeplitz geometry of a 2-D convolution, or of a 1-D one as height 1."""
     if conv.padding_mode != "zeros":
-        raise NotImplementedError(f"layer {name!r}: padding_mode={conv.padding_mode!r}; only 'zeros' is supported")
+        raise NotImplementedError(f"padding_mode={conv.padding_mode!r}: only zero padding is a Toeplitz graph")
     padding = conv.padding
     if isinstance(padding, str):
-        if padding == "valid":
-            padding = (0, 0)
-        elif all(k % 2 == 1 for k in conv.kernel_size):
-            padding = tuple((k - 1) // 2 for k in conv.kernel_size)
-        else:
-            raise NotImplementedError(f"layer {name!r}: padding='same' with an even kernel is asymmetric")
-    return ConvGeometry(input_size, tuple(conv.kernel_size), tuple(conv.stride), tuple(padding))
+        padding = (0,) * len(conv.kernel_size) if padding == "valid" else _same_padding(name, conv)
+    lift = (lambda v: (1, *v)) if isinstance(conv, nn.Conv1d) else tuple
+    return ConvGeometry(
+        lift(input_size),
+        lift(conv.kernel_size),
+        lift(conv.stride),
+        (0, *padding) if isinstance(conv, nn.Conv1d) else tuple(padding),
+        lift(conv.dilation),
+        conv.groups,
+    )
+
+
+def _input_size(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[int, ...] | None:
+    if isinstance(module, nn.Conv1d):
+        return tuple(inputs[0].shape[-1:])
+    if isinstance(module, nn.Conv2d):
+        return tuple(inputs[0].shape[-2:])
+    return None
+
+
+def _called_layers(
+    model: nn.Module, example_input: torch.Tensor
+) -> tuple[list[tuple[str, tuple[int, ...] | None]], dict[str, str]]:
+    """Graph-bearing modules in the order the forward pass first calls them, and the input size
+    problems of those that cannot be read as one graph."""
+    names = {module: name for name, module in model.named_modules()}
+    sizes: dict[str, tuple[int, ...] | None] = {}
+    order: list[str] = []
+    problems: dict[str, str] = {}
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        name = names[module]
+        size = _input_size(module, inputs)
+        if name not in sizes:
+            sizes[name] = size
+            order.append(name)
+        elif sizes[name] != size:
+            problems[name] = f"applied to inputs of sizes {sizes[name]} and {size}: one module, several graphs"
+
+    handles = [m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, _GRAPHS)]
+    was_training, fastpath = model.training, torch.backends.mha.get_fastpath_enabled()
+    try:
+        model.eval()
+        torch.backends.mha.set_fastpath_enabled(False)  # the fused path skips attention's forward
+        with torch.no_grad():
+            model(example_input)
+    except Exception as err:  # the user's model: any failure means the input does not fit it
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"the model cannot take an input of shape {tuple(example_input.shape)}: {first}") from err
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return [(name, sizes[name]) for name in order], problems
+
+
+def _weights_of(name: str, module: nn.Module, size: tuple[int, ...] | None) -> list[PrunableWeight]:
+    prefix = f"{name}." if name else ""
+    if isinstance(module, _CONV):
+        geometry = _conv_geometry(name, module, size)  # type: ignore[arg-type]
+        return [PrunableWeight(prefix + "weight", "conv", tuple(module.weight.shape), geometry)]
+    if isinstance(module, nn.Linear):
+        return [PrunableWeight(prefix + "weight", "linear", tuple(module.weight.shape))]
+    if isinstance(module, nn.MultiheadAttention):
+        packed = module.in_proj_weight is not None
+        inputs = (
+            [PrunableWeight(prefix + "in_proj_weight", "linear", tuple(module.in_proj_weight.shape), gates=_QKV)]
+            if packed
+            else [
+                PrunableWeight(f"{prefix}{q}_proj_weight", "linear", tuple(getattr(module, f"{q}_proj_weight").shape))
+                for q in _QKV
+            ]
+        )
+        return [*inputs, PrunableWeight(prefix + "out_proj.weight", "linear", tuple(module.out_proj.weight.shape))]
+    gates = _GATES[module.mode if module.mode in _GATES else "RNN"]
+    out = []
+    for pname, param in module.named_parameters(recurse=False):
+        if pname.startswith(("weight_ih", "weight_hr")):
+            out.append(
+                PrunableWeight(prefix + pname, "linear", tuple(param.shape), gates=gates if "ih" in pname else ("",))
+            )
+        elif pname.startswith("weight_hh"):
+            out.append(PrunableWeight(prefix + pname, "recurrent", tuple(param.shape), gates=gates))
+    return out
+
+
+def _skip_reason(model: nn.Module, name: str, problems: dict[str, str]) -> str:
+    owner_name, _, pname = name.rpartition(".")
+    owner = model.get_submodule(owner_name)
+    if owner_name in problems:
+        return problems[owner_name]
+    if "bias" in pname:
+        return "bias: shifts a vertex, not an edge between two"
+    if isinstance(owner, _NORMS):
+        return f"{type(owner).__name__}: a scale per channel, not an edge between two"
+    if isinstance(owner, nn.Embedding | nn.EmbeddingBag):
+        return "embedding: a lookup table of vectors, not a layer of edges"
+    if isinstance(owner, _GRAPHS):
+        return f"{type(owner).__name__} not called by the forward pass on this input"
+    return (
+        f"a parameter of {type(owner).__name__} that no supported layer type (Linear, Conv1d/2d, RNN, attention) uses"
+    )
+
+
+def probe(model: nn.Module, example_input: torch.Tensor) -> Probe:
+    """Every parameter of ``model``: graph weights in forward-execution order (the last is the
+    output layer), and the rest with the reason each is not a graph."""
+    called, problems = _called_layers(model, example_input)
+    weights: list[PrunableWeight] = []
+    for name, size in called:
+        if name in problems:
+            continue
+        try:
+            weights += _weights_of(name, model.get_submodule(name), size)
+        except (NotImplementedError, ValueError) as err:
+            problems[name] = str(err)
+    if weights:
+        weights[-1] = PrunableWeight(**{**weights[-1].__dict__, "is_output": True})
+    claimed = {w.name for w in weights}
+    skipped = [
+        Skipped(name, tuple(param.shape), _skip_reason(model, name, problems))
+        for name, param in model.named_parameters()
+        if name not in claimed
+    ]
+    return Probe(weights, skipped)
 
 
 def prunable_weights(model: nn.Module, example_input: torch.Tensor) -> list[PrunableWeight]:
     """The model's prunable weights in forward-execution order; the last is the output layer."""
-    seen: dict[str, tuple[nn.Module, tuple[int, int] | None]] = {}
-    order: list[str] = []
-    names = {module: name for name, module in model.named_modules()}
-
-    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        name = names[module]
-        size = tuple(inputs[0].shape[-2:]) if isinstance(module, nn.Conv2d) else None
-        if name in seen:
-            if seen[name][1] != size:
-                raise NotImplementedError(f"layer {name!r} is applied to inputs of different sizes")
-            return
-        seen[name] = (module, size)  # type: ignore[assignment]
-        order.append(name)
-
-    handles = [
-        m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, nn.Linear | nn.Conv2d | nn.RNNBase)
-    ]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(example_input)
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
-
-    out: list[PrunableWeight] = []
-    for name in order:
-        module, size = seen[name]
-        prefix = f"{name}." if name else ""
-        if isinstance(module, nn.Conv2d):
-            geometry = _conv_geometry(name, module, size)  # type: ignore[arg-type]
-            out.append(PrunableWeight(prefix + "weight", "conv", tuple(module.weight.shape), geometry))
-        elif isinstance(module, nn.Linear):
-            out.append(PrunableWeight(prefix + "weight", "linear", tuple(module.weight.shape)))
-        else:
-            gates = _GATES[module.mode if module.mode in _GATES else "RNN"]
-            for pname, param in module.named_parameters(recurse=False):
-                if pname.startswith("weight_ih"):
-                    out.append(PrunableWeight(prefix + pname, "linear", tuple(param.shape), gates=gates))
-                elif pname.startswith("weight_hh"):
-                    out.append(PrunableWeight(prefix + pname, "recurrent", tuple(param.shape), gates=gates))
-    if out:
-        out[-1] = PrunableWeight(**{**out[-1].__dict__, "is_output": True})
-    return out
+    return probe(model, example_input).weights
 
 
 def graphs_of(weight: PrunableWeight, value: np.ndarray, mask: np.ndarray | None = None) -> list[Layer]:
@@ -106,6 +210,9 @@ def graphs_of(weight: PrunableWeight, value: np.ndarray, mask: np.ndarray | None
         raise ValueError(f"weight {weight.name!r}: got shape {value.shape}, expected {weight.shape}")
     if weight.kind == "conv":
         assert weight.geometry is not None
+        if value.ndim == 3:  # a 1-D convolution: height 1, the same flat indices
+            value = value[:, :, None, :]
+            mask = None if mask is None else mask[:, :, None, :]
         return [ConvLayer(weight.name, value, weight.geometry, mask)]
     if weight.gates == ("",):
         return [DenseLayer(weight.name, value, mask, kind=weight.kind)]

@@ -113,38 +113,44 @@ def np_epochs_figure(pair: PairData, path: Path) -> None:
     _save(fig, path)
 
 
-@register_figure("diagram")
-def diagram_figure(pair: PairData, path: Path) -> None:
-    """Fig. 2: the persistence diagram of the first layer of a dense network."""
+def plot_diagram(deaths: np.ndarray, name: str, suptitle: str, path: Path) -> None:
+    """A 0-dimensional diagram (every point born at 1) beside the histogram of its deaths."""
     plt, sns = _plotting()
-    title = pair.title
-    data = read_round(pair.dense_files[0], metrics=False)
-    name, record = next(iter(data.diagrams.items()))
     fig, (ax, hist) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1, 1.4]})
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
-    ax.scatter(record.births, record.deaths, s=8, alpha=0.4, color="#1f77b4", label="(birth, death)")
-    most = int(np.argmin(record.deaths))
-    ax.scatter(
-        [1],
-        [record.deaths[most]],
-        s=80,
-        facecolors="none",
-        edgecolors="#d62728",
-        lw=2,
-        label=f"most persistent: death {record.deaths[most]:.3f}",
-    )
+    ax.scatter(np.ones_like(deaths), deaths, s=8, alpha=0.4, color="#1f77b4", label="(birth, death)")
+    if deaths.size:
+        most = int(np.argmin(deaths))
+        ax.scatter(
+            [1],
+            [deaths[most]],
+            s=80,
+            facecolors="none",
+            edgecolors="#d62728",
+            lw=2,
+            label=f"most persistent: death {deaths[most]:.3f}",
+        )
     ax.set(
         xlim=(0, 1.05),
         ylim=(0, 1.05),
         xlabel="birth",
         ylabel="death (w' = |w| / w_max)",
-        title=f"{_short(name)}: {len(record.deaths)} points",
+        title=f"{_short(name)}: {len(deaths)} points",
     )
     ax.legend(fontsize=7, loc="upper left")
-    sns.histplot(record.deaths, bins=40, ax=hist, color="#1f77b4")
+    sns.histplot(deaths, bins=40, ax=hist, color="#1f77b4")
     hist.set(xlabel="death w'", ylabel="points", title="deaths of the diagram (all born at 1)")
-    fig.suptitle(f"{title}: 0-dimensional persistence diagram (trial {data.attrs.trial}, dense)")
+    fig.suptitle(suptitle)
     _save(fig, path)
+
+
+@register_figure("diagram")
+def diagram_figure(pair: PairData, path: Path) -> None:
+    """Fig. 2: the persistence diagram of the first layer of a dense network."""
+    data = read_round(pair.dense_files[0], metrics=False)
+    name, record = next(iter(data.diagrams.items()))
+    suptitle = f"{pair.title}: 0-dimensional persistence diagram (trial {data.attrs.trial}, dense)"
+    plot_diagram(record.deaths, name, suptitle, path)
 
 
 @register_figure("overlap")

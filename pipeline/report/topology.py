@@ -3,16 +3,22 @@ persistence. The ``eta``, ``persistence`` and ``eta-table`` verbs print these.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from pipeline.topology.conventions import ConvGraph
 from pipeline.topology.diagram import LayerPersistence, spanning_forest
+from pipeline.topology.eta import AGGREGATES as _AGGREGATE_KINDS
 from pipeline.topology.eta import EtaCount, aggregate, closed_form, counted
 from pipeline.topology.graphs import ConvLayer, Layer
+from pipeline.topology.summary import LayerSummary
+
+if TYPE_CHECKING:
+    from pipeline.models.probe import Skipped
 
 ETA_COLUMNS = ["layer", "kind", "m", "n", "weights", "mst_edges", "eta_tau"]
 PARAM_COLUMNS = ["params", "mst_params", "eta_tau_params"]
@@ -140,3 +146,43 @@ def eta_comparison(arch: str, dataset: str, dense_weights: list[dict[str, np.nda
     integers = ["paper_m", "paper_n", "exact_m", "exact_n", "params"]
     frame = pd.DataFrame(rows).astype(dict.fromkeys(integers, "Int64") | {"published": "Float64"})
     return frame.assign(arch=arch, dataset=dataset)
+
+
+ANALYSIS_COLUMNS = [
+    "layer", "kind", "shape", "m", "n", "weights", "tree_edges", "eta_tau", "params", "tree_params",
+    "eta_tau_params", "np", "normalized_np", "overlap", "bound", "log10_chance", "alpha", "shared",
+    "components", "w_max", "degenerate", "reason",
+]  # fmt: skip
+"""Columns of ``python -m pipeline analyze``, in order (docs/science.md §2-§4)."""
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def analysis_frame(
+    summaries: Sequence[LayerSummary], shapes: Mapping[str, Sequence[int]], skipped: Sequence[Skipped]
+) -> pd.DataFrame:
+    """One row per graph, the Conv / Dense / Recurrent / Final aggregates (ratios of sums; NP
+    summed), then every skipped parameter with its reason."""
+    rows = [{**asdict(s), "shape": _shape_text(shapes[s.layer])} for s in summaries]
+    counts = [EtaCount(s.layer, s.kind, s.m, s.n, s.weights, s.tree_edges, s.params, s.tree_params) for s in summaries]
+    nps = {s.layer: s.np for s in summaries}
+    kinds = {s.layer: s.kind for s in summaries}
+    for agg in aggregate(counts):
+        members = [name for name, kind in kinds.items() if agg.layer == "final" or kind in _AGGREGATE_KINDS[agg.layer]]
+        rows.append(
+            {
+                **{k: v for k, v in asdict(agg).items() if k not in ("mst_edges", "mst_params", "m", "n")},
+                "kind": "aggregate",
+                "tree_edges": agg.mst_edges,
+                "tree_params": agg.mst_params,
+                "eta_tau": agg.eta_tau,
+                "eta_tau_params": agg.eta_tau_params,
+                "np": sum(nps[name] for name in members),
+            }
+        )
+    rows += [{"layer": s.name, "kind": "skipped", "shape": _shape_text(s.shape), "reason": s.reason} for s in skipped]
+    frame = pd.DataFrame.from_records(rows, columns=ANALYSIS_COLUMNS)
+    integers = ["m", "n", "weights", "tree_edges", "params", "tree_params", "alpha", "shared", "components"]
+    return frame.astype({**dict.fromkeys(integers, "Int64"), "degenerate": "boolean"})

@@ -132,31 +132,34 @@ class LayerPersistence:
     normalized: float
 
 
+def layer_persistence(
+    layer: Layer, convention: Convention = PAPER, global_max: float | None = None
+) -> LayerPersistence:
+    """One layer's forests, diagram and NP; ``global_max`` is the network's w_max under the
+    global convention (``network_persistence`` computes it)."""
+    tree = spanning_forest(layer, "absent")
+    zero_edges = convention.pruned == "zero" and layer.mask is not None and not layer.mask.all()
+    forest = spanning_forest(layer, "zero") if zero_edges else tree
+    d = diagram(layer, convention, w_max=global_max if convention.w_max == "global" else None, forest=forest)
+    return LayerPersistence(
+        layer=layer,
+        forest=forest,
+        tree=tree,
+        diagram=d,
+        neural_persistence=neural_persistence(d, convention.p),
+        normalized=normalized_neural_persistence(d, convention),
+    )
+
+
+def network_w_max(layers: Sequence[Layer]) -> float:
+    """The largest present |w| of the network: the scale of the global convention."""
+    return max((layer_w_max(layer) for layer in layers), default=0.0)
+
+
 def network_persistence(layers: Sequence[Layer], convention: Convention = PAPER) -> list[LayerPersistence]:
     """Diagrams and NP of all layers; with ``w_max="global"`` one scale serves the network."""
-    global_max = max((layer_w_max(layer) for layer in layers), default=0.0)
-    results = []
-    for layer in layers:
-        tree = spanning_forest(layer, "absent")
-        zero_edges = convention.pruned == "zero" and layer.mask is not None and not layer.mask.all()
-        forest = spanning_forest(layer, "zero") if zero_edges else tree
-        d = diagram(
-            layer,
-            convention,
-            w_max=global_max if convention.w_max == "global" else None,
-            forest=forest,
-        )
-        results.append(
-            LayerPersistence(
-                layer=layer,
-                forest=forest,
-                tree=tree,
-                diagram=d,
-                neural_persistence=neural_persistence(d, convention.p),
-                normalized=normalized_neural_persistence(d, convention),
-            )
-        )
-    return results
+    global_max = network_w_max(layers) if convention.w_max == "global" else None
+    return [layer_persistence(layer, convention, global_max) for layer in layers]
 
 
 def total_neural_persistence(results: Sequence[LayerPersistence]) -> float:

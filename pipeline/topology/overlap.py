@@ -124,6 +124,16 @@ def _log_at_least(dist: Any, w: int, alpha: int) -> float:
     return min(0.0, float(special.logsumexp(dist.logpmf(np.arange(w, alpha + 1)))))
 
 
+def log10_chance_at_least(population: int, alpha: int, shared: int) -> float:
+    """log10 of the chance that two random ``alpha``-subsets of ``population`` items share at
+    least ``shared`` (hypergeometric): how surprising a measured top-α/tree overlap is."""
+    if not 0 <= shared <= alpha <= population:
+        raise ValueError(f"need 0 <= shared <= alpha <= population, got {shared}, {alpha}, {population}")
+    from scipy import stats
+
+    return _log_at_least(stats.hypergeom(population, alpha, alpha), shared, alpha) * _LOG10_E
+
+
 def _exact(fraction: float | Fraction) -> Fraction:
     """A fraction as the rational number it was written as: 0.29 is 29/100, not 0.28999..."""
     return fraction if isinstance(fraction, Fraction) else Fraction(repr(float(fraction)))

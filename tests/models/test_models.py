@@ -5,6 +5,7 @@ from torch import nn
 
 from pipeline.data.registry import get_dataset_info
 from pipeline.models import build_model, example_input, graphs_of, model_layers, prunable_weights, valid_pairs
+from pipeline.models.probe import probe
 from pipeline.topology import PAPER, network_persistence
 from pipeline.topology.graphs import ConvLayer, DenseLayer
 
@@ -93,10 +94,13 @@ def test_graphs_carry_masks_and_check_shapes():
         graphs_of(weights[0], np.ones((3, 3)))
 
 
-def test_unsupported_convolutions_are_refused_by_name():
-    model = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2), nn.Flatten())
-    with pytest.raises(NotImplementedError, match="layer '0': groups=2"):
-        prunable_weights(model, torch.zeros(1, 4, 8, 8))
+def test_layers_without_a_toeplitz_graph_are_skipped_with_the_reason():
+    model = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular"), nn.ConvTranspose2d(4, 2, 3))
+    found = probe(model, torch.zeros(1, 4, 8, 8))
+    assert found.weights == []
+    reasons = {s.name: s.reason for s in found.skipped}
+    assert "padding_mode='circular'" in reasons["0.weight"]
+    assert "ConvTranspose2d" in reasons["1.weight"] and "bias" in reasons["1.bias"]
 
 
 @pytest.mark.parametrize("arch", ["lstm", "gru"])

@@ -1,0 +1,240 @@
+"""``python -m pipeline analyze``: the topology of any PyTorch model, one row per weight graph."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fnmatch
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.cli.topology import add_convention_arguments, convention_from_arguments
+from pipeline.report.formats import FORMATS, render
+
+SOURCE_HELP = "give --torchvision NAME, --model MODULE:FACTORY, or --checkpoint FILE holding a whole saved module"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "analyze",
+        help="topology of any PyTorch model: η_τ, NP, top-α overlap per weight graph, with aggregates",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Exact 0-dimensional topology of every weight graph of a model (docs/science.md §2-§4):\n"
+            "Linear, Conv1d/Conv2d (any stride, padding, dilation, groups: depthwise included),\n"
+            "RNN/LSTM/GRU (one graph per gate block) and MultiheadAttention (q, k, v blocks and the\n"
+            "output projection). One row per graph: sizes, spanning-tree edges, η_τ (edges; kernel\n"
+            "parameters for convs), NP, normalised NP, top-α/tree overlap, its bound (dense) and\n"
+            "log10 of its chance level; then Conv / Dense / Final aggregates; then every parameter\n"
+            "that is no graph (biases, norms, embeddings), with the reason. Nothing is downloaded."
+        ),
+        epilog=(
+            "examples:\n"
+            "  python -m pipeline analyze --torchvision resnet50 --format csv\n"
+            "  python -m pipeline analyze --model mypkg.nets:build --model-arg width=64 --input-shape 3,32,32\n"
+            "  python -m pipeline analyze --torchvision vit_b_16 --format h5 --output vit.h5 --figures figs"
+        ),
+    )
+    source = p.add_argument_group("the model")
+    source.add_argument("--torchvision", metavar="NAME", help="a torchvision classifier, built with weights=None")
+    source.add_argument("--model", metavar="MODULE:FACTORY", help="your own code: a function or class that builds it")
+    source.add_argument(
+        "--model-arg", metavar="KEY=VALUE", action="append", default=[], help="keyword argument (YAML value)"
+    )
+    source.add_argument(
+        "--checkpoint",
+        "--weights",
+        type=Path,
+        metavar="FILE",
+        help="a state_dict for the model named, or a whole saved module (trusted files only: it is unpickled)",
+    )
+    source.add_argument(
+        "--input-shape", metavar="C,H,W", help="one example's shape (default for torchvision: 3,224,224)"
+    )
+    source.add_argument("--input-dtype", choices=("float", "long"), default="float", help="long: token ids")
+    add_convention_arguments(p)
+    p.add_argument(
+        "--zeros",
+        choices=("pruned", "weights"),
+        default="pruned",
+        help="exact zeros are pruned weights (absent edges, default) or weights of magnitude 0",
+    )
+    out = p.add_argument_group("output")
+    out.add_argument("--format", choices=(*FORMATS, "h5"), default="table")
+    out.add_argument("--output", type=Path, metavar="FILE", help="write here instead of stdout (required for h5)")
+    out.add_argument("--figures", type=Path, metavar="DIR", help="persistence diagram PNGs of the --layers chosen")
+    out.add_argument(
+        "--layers",
+        nargs="+",
+        metavar="PATTERN",
+        help="graph names (shell patterns) to plot with --figures (default: the first and the last)",
+    )
+    out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=run_analyze)
+
+
+def _input_shape(text: str | None, torchvision: bool) -> tuple[int, ...]:
+    from pipeline.models.zoo import INPUT_SHAPE
+
+    if text is None:
+        if torchvision:
+            return INPUT_SHAPE
+        raise ValueError("--input-shape is required for this model (one example's shape, e.g. 3,32,32)")
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise ValueError(f"--input-shape {text!r}: expected positive integers separated by commas, e.g. 3,224,224")
+    return shape
+
+
+def _model_args(items: list[str]) -> dict[str, Any]:
+    kwargs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--model-arg {item!r}: expected KEY=VALUE with KEY a Python name")
+        kwargs[key] = yaml.safe_load(value)
+    return kwargs
+
+
+def _factory(spec: str) -> Any:
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"--model {spec!r}: expected MODULE:FACTORY, e.g. mypkg.nets:build")
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"--model {spec!r}: cannot import {module_name!r} ({err})") from None
+    finally:
+        sys.path.pop(0)
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ValueError(f"--model {spec!r}: module {module_name!r} has no callable {attr!r}")
+    return factory
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def build(args: argparse.Namespace) -> tuple[Any, str]:
+    """The model the arguments name, its weights loaded, and a label for it."""
+    from pipeline.cli.checkpoint import load_into, load_module
+
+    if args.torchvision and args.model:
+        raise ValueError("give --torchvision or --model, not both")
+    kwargs = _model_args(args.model_arg)
+    if args.torchvision:
+        from pipeline.models.zoo import build as build_torchvision
+
+        label = args.torchvision
+        try:
+            model = build_torchvision(args.torchvision, **kwargs)
+        except TypeError as err:
+            raise ValueError(f"torchvision {args.torchvision}: {_first_line(err)}") from None
+    elif args.model:
+        label = args.model
+        try:
+            model = _factory(args.model)(**kwargs)
+        except ValueError:
+            raise
+        except Exception as err:  # the user's code: report, do not trace back
+            raise ValueError(f"--model {args.model}: building it failed: {_first_line(err)}") from None
+    elif args.checkpoint:
+        return load_module(args.checkpoint), str(args.checkpoint)
+    else:
+        raise ValueError(SOURCE_HELP)
+    if args.checkpoint:
+        load_into(model, args.checkpoint, label)
+    return model, label
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return lambda layers: tqdm(layers, desc="layers", unit="graph", file=sys.stderr, leave=False, disable=None)
+
+
+def _plot(result: Any, args: argparse.Namespace, label: str) -> None:
+    """Diagrams of the chosen graphs (default: the first and the last) into --figures."""
+    from pipeline.report.figures import plot_diagram
+
+    names = [g.name for g in result.graphs]
+    if not names:
+        raise ValueError(f"{label} has no weight graph to draw")
+    patterns = args.layers or [names[0], names[-1]]
+    chosen = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    if not chosen:
+        raise ValueError(f"--layers {' '.join(patterns)}: no graph matches; the graphs are {names}")
+    for name in chosen:
+        title = f"{label}: 0-dimensional persistence diagram of {name}"
+        plot_diagram(result.diagram(name).deaths, name, title, args.figures / f"{name}.png")
+    print(f"drew {len(chosen)} diagrams into {args.figures}", file=sys.stderr)
+
+
+def run_analyze(args: argparse.Namespace) -> None:
+    import torch
+
+    from pipeline.models.topology import analyze
+
+    if args.format == "h5" and args.output is None:
+        raise ValueError("--format h5 writes a file: give --output FILE.h5")
+    if args.layers and not args.figures:
+        raise ValueError("--layers chooses what --figures draws: give --figures DIR too")
+    convention = convention_from_arguments(args)
+    model, label = build(args)
+    shape = _input_shape(args.input_shape, bool(args.torchvision))
+    dtype = torch.long if args.input_dtype == "long" else torch.float32
+    example = torch.zeros(1, *shape, dtype=dtype)
+    writer = None
+    if args.format == "h5":
+        from pipeline.store.analysis import AnalysisFile
+
+        attrs = {"model": label, "input_shape": ",".join(map(str, shape)), "convention": convention.name}
+        writer = AnalysisFile(args.output, attrs)
+    with writer if writer is not None else contextlib.nullcontext():
+        result = analyze(
+            model,
+            example,
+            convention,
+            zeros=args.zeros,
+            on_layer=writer.add if writer is not None else None,
+            progress=_progress(not args.no_progress),
+        )
+        frame = result.frame()
+        if writer is not None:
+            print(f"wrote {writer.finish(frame)}", file=sys.stderr)
+    if args.figures:
+        _plot(result, args, label)
+    if writer is not None:
+        return
+    print(f"# {label}, input {tuple(example.shape)}, convention: {convention.name}", file=sys.stderr)
+    text = _table_text(frame) if args.format == "table" else render(frame, args.format)
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+def _table_text(frame) -> str:
+    """The table: graphs and aggregates, then the skipped parameters grouped by reason."""
+    shown = frame[frame["kind"] != "skipped"].drop(columns=["reason"])
+    skipped = frame[frame["kind"] == "skipped"]
+    text = render(shown, "table")
+    if len(skipped):
+        text += f"\nskipped: {len(skipped)} parameters that are no layer graph\n"
+        for reason, group in skipped.groupby("reason", sort=False):
+            names = list(group["layer"])
+            more = f", … ({len(names) - 3} more)" if len(names) > 3 else ""
+            text += f"  {len(names):4d}  {reason}: {', '.join(names[:3])}{more}\n"
+    return text

@@ -1,0 +1,104 @@
+"""The zeroth-order topology of any PyTorch model (``from pipeline import analyze``).
+
+One forward pass finds the weights that are layer graphs (``pipeline.models.probe``); each
+graph's forest, diagram, NP, η_τ and top-α overlap are computed one layer at a time, so memory
+holds one layer's spanning tree, never the network's. Everything else the model has is listed
+as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from pipeline.models.probe import PrunableWeight, Skipped, graphs_of, probe
+from pipeline.topology.conventions import PAPER, Convention
+from pipeline.topology.diagram import Diagram, LayerPersistence, layer_persistence, network_w_max
+from pipeline.topology.graphs import Layer
+from pipeline.topology.summary import LayerSummary, summarize
+
+Zeros = Literal["pruned", "weights"]
+OnLayer = Callable[[LayerPersistence], None]
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """A model's topology: ``summaries`` (one per graph), ``skipped`` parameters, the graphs.
+
+    ``diagram(name)`` recomputes one graph's persistence on demand (memory stays one layer).
+    """
+
+    convention: Convention
+    graphs: list[Layer]
+    shapes: dict[str, tuple[int, ...]]
+    summaries: list[LayerSummary]
+    skipped: list[Skipped]
+    global_max: float | None
+
+    def frame(self) -> pd.DataFrame:
+        """One row per graph, then the Conv / Dense / Final aggregates, then skipped parameters."""
+        from pipeline.report.topology import analysis_frame
+
+        return analysis_frame(self.summaries, self.shapes, self.skipped)
+
+    def persistence(self, name: str) -> LayerPersistence:
+        for graph in self.graphs:
+            if graph.name == name:
+                return layer_persistence(graph, self.convention, self.global_max)
+        raise KeyError(f"no graph named {name!r}: the graphs are {[g.name for g in self.graphs]}")
+
+    def diagram(self, name: str) -> Diagram:
+        return self.persistence(name).diagram
+
+
+def _graphs(
+    weights: Sequence[PrunableWeight], state: dict[str, torch.Tensor], zeros: Zeros
+) -> Iterator[tuple[Layer, tuple[int, ...]]]:
+    for w in weights:
+        value = state[w.name].detach().to("cpu", torch.float32).numpy()
+        mask = (value != 0) if zeros == "pruned" and not np.all(value) else None
+        for graph in graphs_of(w, value, mask):
+            shape = w.shape if len(w.gates) == 1 else (w.shape[0] // len(w.gates), *w.shape[1:])
+            yield graph, shape
+
+
+def analyze(
+    model: nn.Module,
+    example_input: torch.Tensor,
+    convention: Convention = PAPER,
+    *,
+    zeros: Zeros = "pruned",
+    on_layer: OnLayer | None = None,
+    progress: Callable[[Sequence[Layer]], Sequence[Layer]] | None = None,
+) -> Analysis:
+    """Topology of every weight graph of ``model``, probed with ``example_input`` (one batch).
+
+    ``zeros``: exact zeros are pruned weights (absent edges, as in a pruned checkpoint) or
+    ordinary weights of magnitude 0. ``on_layer`` sees each layer's full persistence as it is
+    computed (to write or plot diagrams without keeping them); ``progress`` wraps the layer
+    sequence (a progress bar).
+    """
+    found = probe(model, example_input)
+    pairs = list(_graphs(found.weights, model.state_dict(), zeros))
+    graphs = [graph for graph, _ in pairs]
+    global_max = network_w_max(graphs) if convention.w_max == "global" else None
+    summaries = []
+    for graph in progress(graphs) if progress else graphs:
+        result = layer_persistence(graph, convention, global_max)
+        summaries.append(summarize(result))
+        if on_layer is not None:
+            on_layer(result)
+    return Analysis(
+        convention=convention,
+        graphs=graphs,
+        shapes={graph.name: shape for graph, shape in pairs},
+        summaries=summaries,
+        skipped=found.skipped,
+        global_max=global_max,
+    )

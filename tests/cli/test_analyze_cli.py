@@ -1,0 +1,148 @@
+"""``python -m pipeline analyze`` as a user runs it: torchvision, own code, checkpoints, errors."""
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pandas as pd
+import pytest
+import torch
+import torchvision
+
+from pipeline.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["analyze", "--no-progress", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _frame(out: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(out))
+
+
+def test_torchvision_resnet50_csv_from_a_shell():
+    """The issue's command, in a fresh process: every weight of ResNet-50 at 224 x 224."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "analyze", "--torchvision", "resnet50", "--format", "csv"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    frame = _frame(result.stdout)
+    graphs = frame[~frame["kind"].isin(["aggregate", "skipped"])]
+    assert len(graphs) == 54 and (graphs["kind"] == "conv").sum() == 53
+    assert graphs["weights"].sum() > 4e9  # about 4 G Toeplitz edges
+    assert frame[frame["layer"] == "conv"]["eta_tau_params"].iloc[0] > 1
+    assert set(frame[frame["kind"] == "skipped"]["reason"].str.split(":").str[0]) == {"bias", "BatchNorm2d"}
+
+
+def test_a_users_own_module_with_keyword_arguments(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    code, out, err = run(
+        capsys, "--model", "tests.cli.data.user_model:build", "--model-arg", "width=6", "--input-shape", "1,8,8"
+    )
+    assert code == 0, err
+    assert "1.weight" in out and "BatchNorm2d" in out  # the norm is listed as skipped
+    code, out, _ = run(
+        capsys,
+        *("--model", "tests.cli.data.user_model:build", "--model-arg", "width=6", "--input-shape", "1,8,8"),
+        *("--format", "json"),
+    )
+    rows = pd.read_json(io.StringIO(out))
+    depthwise = rows[rows["layer"] == "3.weight"].iloc[0]
+    assert depthwise["shape"] == "6x1x3x3" and depthwise["params"] == 54
+
+
+def test_an_lstm_and_a_vision_transformer(capsys):
+    code, out, err = run(
+        capsys,
+        *("--model", "torch.nn:LSTM", "--model-arg", "input_size=5", "--model-arg", "hidden_size=4"),
+        *("--input-shape", "7,5", "--format", "csv"),
+    )
+    assert code == 0, err
+    frame = _frame(out)
+    assert frame["layer"].tolist()[:8] == [f"weight_{w}_l0[{g}]" for w in ("ih", "hh") for g in "ifgo"]
+    assert frame[frame["layer"] == "recurrent"]["eta_tau"].iloc[0] == pytest.approx(16 / 7)
+    vit = ("--model", "torchvision.models.vision_transformer:VisionTransformer")
+    sizes = {"image_size": 32, "patch_size": 8, "num_layers": 2, "num_heads": 2, "hidden_dim": 16, "mlp_dim": 24}
+    args = [a for k, v in sizes.items() for a in ("--model-arg", f"{k}={v}")]
+    code, out, err = run(capsys, *vit, *args, "--input-shape", "3,32,32", "--format", "csv", "--zeros", "weights")
+    assert code == 0, err
+    frame = _frame(out)
+    qkv = frame[frame["layer"].str.contains("in_proj_weight")]
+    assert len(qkv) == 2 * 3 and set(qkv["shape"]) == {"16x16"}
+    assert frame[frame["layer"] == "conv_proj.weight"]["kind"].iloc[0] == "conv"
+    assert "class_token" in set(frame[frame["kind"] == "skipped"]["layer"])
+
+
+def test_checkpoints_state_dicts_and_whole_modules(capsys, tmp_path):
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None, num_classes=5)
+    torch.save(model.state_dict(), tmp_path / "state.pt")
+    torch.save(model, tmp_path / "whole.pt")
+    base = ("--input-shape", "3,32,32", "--format", "csv")
+    code, named, err = run(
+        capsys,
+        "--torchvision",
+        "resnet18",
+        "--model-arg",
+        "num_classes=5",
+        "--weights",
+        str(tmp_path / "state.pt"),
+        *base,
+    )
+    assert code == 0, err
+    code, whole, err = run(capsys, "--checkpoint", str(tmp_path / "whole.pt"), *base)
+    assert code == 0, err
+    assert _frame(named).equals(_frame(whole))
+    code, _, err = run(capsys, "--torchvision", "resnet34", "--checkpoint", str(tmp_path / "state.pt"), *base)
+    assert code == 2 and "does not fit resnet34" in err and "missing" in err and "of another shape" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--torchvision", "resnet5000"), "no torchvision classifier 'resnet5000'"),
+        (("--torchvision", "resnet18", "--input-shape", "3,x"), "--input-shape '3,x': expected positive integers"),
+        (("--torchvision", "resnet18", "--input-shape", "1,224,224"), "cannot take an input of shape (1, 1, 224, 224)"),
+        (("--model", "tests.cli.data.user_model:nothing", "--input-shape", "1,8,8"), "has no callable 'nothing'"),
+        (("--model", "no_such_package.nets:build", "--input-shape", "1,8,8"), "cannot import 'no_such_package.nets'"),
+        (("--model", "tests.cli.data.user_model:build"), "--input-shape is required"),
+        (("--checkpoint", "missing.pt"), "no such model file: missing.pt"),
+        ((), "give --torchvision NAME, --model MODULE:FACTORY"),
+        (("--torchvision", "resnet18", "--format", "h5"), "give --output FILE.h5"),
+    ],
+)
+def test_bad_input_is_one_clear_line(capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(ROOT)
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_h5_holds_the_table_and_every_diagram_and_figures_are_drawn(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    out_file, figures = tmp_path / "a.h5", tmp_path / "figs"
+    model = ("--model", "tests.cli.data.user_model:build", "--input-shape", "1,8,8")
+    code, _, err = run(capsys, *model, "--format", "h5", "--output", str(out_file), "--figures", str(figures))
+    assert code == 0, err
+    with h5py.File(out_file) as f:
+        assert f.attrs["complete"] and f.attrs["format"].startswith("imp-topology-analysis")
+        assert list(f["diagrams"]) == ["0.weight", "3.weight", "5.weight"]
+        layers = [name.decode() for name in f["table/layer"][:]]
+        assert layers[:3] == ["0.weight", "3.weight", "5.weight"] and "1.weight" in layers
+        assert f["diagrams/5.weight/deaths"].shape == (4 * 8 * 8 + 3 - 1,)
+    assert sorted(p.name for p in figures.iterdir()) == ["0.weight.png", "5.weight.png"]
+    assert not list(tmp_path.glob(".a.h5.partial*"))
+    code, _, err = run(capsys, *model, "--figures", str(figures), "--layers", "nothing*")
+    assert code == 2 and "no graph matches" in err
