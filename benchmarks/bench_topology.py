@@ -105,15 +105,19 @@ def conv_layers(arch: str, dataset: str):
 
 
 def scipy_materialised(layer) -> None:
-    """Materialise every Toeplitz edge, then scipy's MST on negated weights."""
+    """Materialise every Toeplitz edge (groups and dilation included), then scipy's MST on
+    negated weights."""
     c_out, c_in, f1, f2 = layer.weight.shape
     hp, wp = layer.geometry.padded_size
     ho, wo = layer.geometry.output_size
     sh, sw = layer.geometry.stride
+    dh, dw = layer.geometry.dilation
+    per_group = c_out // layer.geometry.groups
     full = (c_out, c_in, f1, f2, ho, wo)
     o, c, dy, dx, y, x = np.meshgrid(*(np.arange(s) for s in full), indexing="ij", sparse=True)
-    src = np.broadcast_to(c * hp * wp + (y * sh + dy) * wp + x * sw + dx, full).ravel()
-    dst = np.broadcast_to(c_in * hp * wp + o * ho * wo + y * wo + x, full).ravel()
+    channel = (o // per_group) * c_in + c
+    src = np.broadcast_to(channel * hp * wp + (y * sh + dy * dh) * wp + x * sw + dx * dw, full).ravel()
+    dst = np.broadcast_to(layer.in_channels * hp * wp + o * ho * wo + y * wo + x, full).ravel()
     values = np.broadcast_to(-(np.abs(layer.weight)[..., None, None] + 1.0), full).ravel()
     n = layer.n_vertices
     minimum_spanning_tree(sp.coo_matrix((values, (src, dst)), shape=(n, n)).tocsr())

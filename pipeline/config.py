@@ -37,6 +37,7 @@ def opt(
     exclusive_maximum: float | None = None,
     pattern: str | None = None,
     choices: Callable[[], list[str]] | None = None,
+    also: Callable[[], str] | None = None,
     factory: Callable[[], Any] | None = None,
 ) -> Any:
     """A dataclass field with its documentation and constraints in one place (``factory``:
@@ -49,6 +50,7 @@ def opt(
         "exclusiveMaximum": exclusive_maximum,
         "pattern": pattern,
         "choices": choices,
+        "also": also,
     }
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
@@ -61,6 +63,18 @@ def _valid_pairs() -> list[str]:
     from pipeline.models.registry import valid_pairs
 
     return [f"{arch}/{dataset}" for arch, dataset in valid_pairs()]
+
+
+def _torchvision_pairs() -> str:
+    from pipeline.models.registry import torchvision_pattern
+
+    return torchvision_pattern(with_dataset=True)
+
+
+def _torchvision_keys() -> str:
+    from pipeline.models.registry import torchvision_pattern
+
+    return torchvision_pattern(with_dataset=False)
 
 
 def _method_names() -> list[str]:
@@ -92,7 +106,10 @@ class GridConfig:
     """Which runs exist: architecture x data set pairs, methods, trials and rounds."""
 
     pairs: tuple[str, ...] = opt(
-        ("fcn/mnist-5k",), "architecture/data-set pairs to run (docs/science.md §6)", choices=_valid_pairs
+        ("fcn/mnist-5k",),
+        "architecture/data-set pairs to run (docs/science.md §6); tv:NAME/DATASET runs any torchvision classifier",
+        choices=_valid_pairs,
+        also=_torchvision_pairs,
     )
     methods: tuple[str, ...] = opt(
         None,
@@ -230,7 +247,10 @@ class Config:
     data: DataConfig = opt(DataConfig(), "data sets")
     training: TrainingConfig = opt(TrainingConfig(), "default training recipe")
     recipes: dict[str, dict[str, Any]] = opt(
-        {}, "training overrides keyed by architecture or architecture/data-set pair", choices=_recipe_keys
+        {},
+        "training overrides keyed by architecture or architecture/data-set pair",
+        choices=_recipe_keys,
+        also=_torchvision_keys,
     )
     pruning: PruningConfig = opt(PruningConfig(), "pruning")
     topology: Convention = opt(Convention(), "the diagram convention every stored result is computed under")
@@ -272,6 +292,21 @@ def _check_constraints(value: Any, meta: Mapping[str, Any], key: str) -> None:
             raise ConfigError(f"config key '{key}' = {value!r}: must match {pattern}")
 
 
+def _allowed(item: Any, meta: Mapping[str, Any]) -> bool:
+    """An item is one of the field's choices, or matches its ``also`` pattern."""
+    import re
+
+    choices, also = meta.get("choices"), meta.get("also")
+    if choices is None or item in choices():
+        return True
+    return also is not None and isinstance(item, str) and re.fullmatch(also(), item) is not None
+
+
+def _allowed_text(meta: Mapping[str, Any]) -> str:
+    also = meta.get("also")
+    return f"{meta['choices']()}" + (f", or a match of {also()}" if also else "")
+
+
 def _convert(tp: Any, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -290,18 +325,16 @@ def _convert(tp: Any, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"config key '{key}' = {value!r}: expected a list")
         items = tuple(_convert(args[0], v, f"{key}[{i}]", {}) for i, v in enumerate(value))
-        choices = meta.get("choices")
         for i, item in enumerate(items):
-            if choices is not None and item not in choices():
-                raise ConfigError(f"config key '{key}[{i}]' = {item!r}: allowed values are {choices()}")
+            if not _allowed(item, meta):
+                raise ConfigError(f"config key '{key}[{i}]' = {item!r}: allowed values are {_allowed_text(meta)}")
         return items
     if origin is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"config key '{key}' = {value!r}: expected a mapping")
-        choices = meta.get("choices")
         for k in value:
-            if choices is not None and k not in choices():
-                raise ConfigError(f"config key '{key}.{k}': unknown key; allowed keys are {choices()}")
+            if not _allowed(k, meta):
+                raise ConfigError(f"config key '{key}.{k}': unknown key; allowed keys are {_allowed_text(meta)}")
         return dict(value)
     if tp is bool:
         if not isinstance(value, bool):
@@ -411,8 +444,25 @@ def _check_methods(grid: GridConfig) -> None:
             )
 
 
+def _check_torchvision(config: Config) -> None:
+    """A ``tv:`` architecture must name a torchvision classifier that takes the data set's
+    images (built on the meta device: no memory, no weights)."""
+    from pipeline.models.registry import is_torchvision
+
+    for i, pair in enumerate(config.grid.pairs):
+        arch, dataset = pair.split("/")
+        if is_torchvision(arch):
+            from pipeline.models.zoo import check_pair
+
+            try:
+                check_pair(arch, dataset)
+            except ValueError as err:
+                raise ConfigError(f"config key 'grid.pairs[{i}]' = {pair!r}: {err}") from None
+
+
 def _check_config(config: Config) -> Config:
     _check_grid(config.grid)
+    _check_torchvision(config)
     _check_methods(config.grid)
     for key, overrides in config.recipes.items():
         if not isinstance(overrides, Mapping):
@@ -515,9 +565,11 @@ class RunSpec:
 
 
 def run_spec(config: Config, arch: str, dataset: str, trial: int) -> RunSpec:
+    from pipeline.models.registry import is_valid_pair
+
     pair = f"{arch}/{dataset}"
-    if pair not in _valid_pairs():
-        raise ConfigError(f"pair {pair!r} is not valid: allowed pairs are {_valid_pairs()}")
+    if not is_valid_pair(arch, dataset):
+        raise ConfigError(f"pair {pair!r} is not valid: allowed pairs are {_valid_pairs()} or tv:NAME/DATASET")
     return RunSpec(
         arch=arch,
         dataset=dataset,
@@ -583,11 +635,15 @@ def _schema_of(tp: Any, meta: Mapping[str, Any]) -> dict[str, Any]:
         items = _schema_of(args[0], {})
         if meta.get("choices"):
             items = {"enum": meta["choices"]()}
+        if meta.get("also"):
+            items = {"anyOf": [items, {"type": "string", "pattern": f"^{meta['also']()}$"}]}
         return {"type": "array", "items": items}
     if origin is dict:
         schema: dict[str, Any] = {"type": "object"}
         if meta.get("choices"):
             schema["propertyNames"] = {"enum": meta["choices"]()}
+        if meta.get("also"):
+            schema["propertyNames"] = {"anyOf": [schema["propertyNames"], {"pattern": f"^{meta['also']()}$"}]}
         scalar = args[1] in (bool, int, float, str)
         schema["additionalProperties"] = _schema_of(args[1], {}) if scalar else {"type": "object"}
         return schema

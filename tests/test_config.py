@@ -7,6 +7,12 @@ from pipeline.config import ConfigError, load_config, run_spec
     ("override", "message"),
     [
         ({"grid": {"pairs": ["resnet18/svhn"]}}, "'grid.pairs[0]' = 'resnet18/svhn': allowed values are"),
+        ({"grid": {"pairs": ["tv:resnet5000/cifar10"]}}, "'grid.pairs[0]' = 'tv:resnet5000/cifar10': no torchvision"),
+        ({"grid": {"pairs": ["tv:resnet18/svhn"]}}, "or a match of tv:[a-z0-9_]+/(cifar10|"),
+        (
+            {"grid": {"pairs": ["tv:vit_b_16/mnist-5k"]}},
+            "'tv:vit_b_16/mnist-5k': tv:vit_b_16 cannot run on mnist-5k's 1x28x28 images: Input shape indivisible",
+        ),
         ({"grid": {"methods": ["grasp"]}}, "'grid.methods[0]' = 'grasp': allowed values are ['imp', 'random',"),
         ({"grid": {"trials": 0}}, "'grid.trials' = 0: must be >= 1"),
         ({"pruning": {"rate": 1.5}}, "'pruning.rate' = 1.5: must be < 1"),
@@ -56,6 +62,14 @@ def test_bad_configs_name_the_key_and_the_allowed_values(override, message):
     with pytest.raises(ConfigError) as info:
         load_config(override)
     assert message in str(info.value)
+
+
+def test_torchvision_classifiers_are_architectures_of_the_grid():
+    config = load_config(
+        {"grid": {"pairs": ["tv:resnet18/cifar10", "fcn/mnist-5k"]}, "recipes": {"tv:resnet18": {"lr": 0.02}}}
+    )
+    assert config.recipe("tv:resnet18", "cifar10").lr == 0.02
+    assert run_spec(config, "tv:resnet18", "cifar10", 0).run_hash != run_spec(config, "fcn", "cifar10", 0).run_hash
 
 
 def test_recipes_override_defaults_per_architecture_then_pair():

@@ -232,3 +232,28 @@ def test_late_rewinding_at_a_step_is_the_network_after_that_many_steps(tmp_path)
         assert np.array_equal(step5.rewind[name], epoch1.rewind[name]), name
         assert not np.array_equal(step3.rewind[name], step5.rewind[name]), name
         assert not np.array_equal(step3.rewind[name], at_init.rewind[name]), name
+
+
+def test_a_torchvision_classifier_runs_imp_and_timp_rounds(tmp_path):
+    """tv:mobilenet_v3_small (depthwise and squeeze-excite convs) on one-channel 28x28 digits:
+    the grid's rounds train, prune and keep T-IMP's trees like on the paper's nets."""
+    arch = "tv:mobilenet_v3_small"
+    config = tiny_config(
+        tmp_path, grid={"pairs": [f"{arch}/mnist-5k"]}, data={"train_subset": 256}, training={"epochs": 1}
+    )
+    files = {
+        (m, k): read_round(run_round(config, round_key(config, k, m, arch=arch)))
+        for m in ("imp", "timp")
+        for k in (0, 1)
+    }
+    dense, imp, timp = files["imp", 0], files["imp", 1], files["timp", 1]
+    depthwise = [n for n, w in dense.weights.items() if w.ndim == 4 and w.shape[1] == 1 and w.shape[2] > 1]
+    assert len(depthwise) >= 10 and all(n.startswith("net.features.") for n in dense.weights if "classifier" not in n)
+    assert imp.attrs.density == pytest.approx(0.8, abs=0.01)
+    weights = prunable_weights(build_model(arch, "mnist-5k"), example_input((1, 28, 28)))
+    for w in weights:
+        for data in (imp, timp):
+            assert np.all(data.weights[w.name][~data.masks[w.name]] == 0), w.name
+        tree = tree_edges(w, dense.weights[w.name], dense.masks[w.name])
+        assert timp.masks[w.name].ravel()[tree].all(), w.name
+    assert timp.attrs.tree_kept == 1.0 and imp.attrs.tree_kept < 1.0

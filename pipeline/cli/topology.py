@@ -13,6 +13,7 @@ import torch
 from pipeline.cli.checkpoint import load_into
 from pipeline.data.registry import DATASETS, get_dataset_info
 from pipeline.models import build_model, example_input, list_models, model_layers
+from pipeline.models.registry import arch_argument
 from pipeline.report.formats import FORMATS, render
 from pipeline.report.topology import eta_counts, eta_frame, persistence_frame
 from pipeline.topology.conventions import PRESETS, Convention
@@ -41,7 +42,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
         epilog="example: python -m pipeline eta --arch resnet20 --dataset cifar10 --format csv",
     )
-    eta.add_argument("--arch", required=True, choices=list_models(), help="architecture (docs/science.md §6)")
+    eta.add_argument(
+        "--arch",
+        required=True,
+        type=arch_argument,
+        help=f"architecture (docs/science.md §6): {', '.join(list_models())} or tv:NAME (torchvision)",
+    )
     eta.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="fixes input size and classes")
     eta.add_argument("--convention", choices=("paper", "exact"), default="paper", help="conv graph (default: paper)")
     eta.add_argument("--seed", type=int, default=0, help="initialisation seed for parameter counts (default: 0)")
@@ -88,7 +94,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog="example: python -m pipeline persistence model.pt --arch fcn --dataset mnist",
     )
     pers.add_argument("model", type=Path, help="state_dict file (.pt)")
-    pers.add_argument("--arch", choices=list_models(), help="architecture of a state_dict")
+    pers.add_argument("--arch", type=arch_argument, help="architecture of a state_dict (registered or tv:NAME)")
     pers.add_argument("--dataset", choices=sorted(DATASETS), help="data set of a state_dict")
     add_convention_arguments(pers)
     pers.add_argument("--format", choices=FORMATS, default="table")

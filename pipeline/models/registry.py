@@ -34,6 +34,9 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 """The data-set families (``DatasetInfo.family``) each architecture is defined for: every image
 architecture takes every image data set, its builder adapting channels, size and classes."""
 
+TORCHVISION = "tv:"
+"""Prefix of an architecture that is a torchvision classifier (``tv:resnet18``, pipeline.models.zoo)."""
+
 BUILDER_MODULES = tuple(f"pipeline.models.{name}" for name in ("mnist", "vgg", "resnet", "recurrent"))
 
 
@@ -64,12 +67,32 @@ def register_model(
 
 
 def list_models() -> list[str]:
+    """The registered architectures (any ``tv:NAME`` is valid beside them)."""
     return sorted(FAMILIES)
 
 
+def is_torchvision(arch: str) -> bool:
+    return arch.startswith(TORCHVISION)
+
+
+def arch_pattern() -> str:
+    """A regular expression every architecture name matches (registered or torchvision)."""
+    return f"({TORCHVISION})?[a-z0-9_]+"
+
+
+def torchvision_pattern(*, with_dataset: bool) -> str:
+    """Names ``tv:NAME`` (with ``/DATASET`` for a pair) that may name a torchvision classifier."""
+    datasets = "|".join(sorted(DATASETS))
+    return f"{TORCHVISION}[a-z0-9_]+" + (f"/({datasets})" if with_dataset else f"(/({datasets}))?")
+
+
 def _check(arch: str) -> None:
-    if arch not in FAMILIES:
-        raise ValueError(f"no such architecture {arch!r}: choose from {list_models()}")
+    if is_torchvision(arch):
+        from pipeline.models.zoo import check_name
+
+        check_name(arch.removeprefix(TORCHVISION))
+    elif arch not in FAMILIES:
+        raise ValueError(f"no such architecture {arch!r}: choose from {list_models()} or tv:NAME (torchvision)")
 
 
 def get_entry(arch: str) -> ModelEntry:
@@ -79,10 +102,34 @@ def get_entry(arch: str) -> ModelEntry:
     return _REGISTRY[arch]
 
 
+def arch_argument(arch: str) -> str:
+    """argparse ``type`` of an architecture option: a registered name or ``tv:NAME``."""
+    import argparse
+
+    try:
+        _check(arch)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return arch
+
+
+def _families(arch: str) -> tuple[str, ...]:
+    return IMAGE_FAMILIES if is_torchvision(arch) else FAMILIES[arch]
+
+
 def datasets_for(arch: str) -> list[str]:
     """The data sets an architecture is defined for."""
     _check(arch)
-    return sorted(name for name, info in DATASETS.items() if info.family in FAMILIES[arch])
+    return sorted(name for name, info in DATASETS.items() if info.family in _families(arch))
+
+
+def is_valid_pair(arch: str, dataset: str) -> bool:
+    """Whether the pipeline can run ``arch`` on ``dataset`` (a torchvision name is checked on use)."""
+    if dataset not in DATASETS:
+        return False
+    if is_torchvision(arch):
+        return DATASETS[dataset].family in IMAGE_FAMILIES
+    return arch in FAMILIES and DATASETS[dataset].family in FAMILIES[arch]
 
 
 def valid_pairs() -> list[tuple[str, str]]:
@@ -92,8 +139,15 @@ def valid_pairs() -> list[tuple[str, str]]:
 
 def build_model(arch: str, dataset: str, **overrides: Any) -> nn.Module:
     """The architecture shaped for the data set (input channels, size, class count)."""
-    entry = get_entry(arch)
     info = get_dataset_info(dataset)
+    if is_torchvision(arch):
+        from pipeline.models.zoo import TorchvisionClassifier
+
+        if info.family not in IMAGE_FAMILIES:
+            raise ValueError(f"architecture {arch!r} is not defined for data set {dataset!r}: it takes images")
+        shape = {"num_classes": info.num_classes, "in_channels": info.channels, "input_size": info.size}
+        return TorchvisionClassifier(arch.removeprefix(TORCHVISION), **{**shape, **overrides})
+    entry = get_entry(arch)
     if info.family not in FAMILIES[arch]:
         raise ValueError(
             f"architecture {arch!r} is not defined for data set {dataset!r}; it runs on {datasets_for(arch)}"

@@ -92,10 +92,10 @@ class RoundKey:
     def add_arguments(parser: argparse.ArgumentParser, *, run_hash: bool = True) -> None:
         """The key's options; without ``run_hash`` it is computed from the configuration."""
         from pipeline.data.registry import DATASETS
-        from pipeline.models import list_models
+        from pipeline.models.registry import arch_argument
         from pipeline.prune import method_names
 
-        parser.add_argument("--arch", required=True, choices=list_models())
+        parser.add_argument("--arch", required=True, type=arch_argument, help="a registered architecture or tv:NAME")
         parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
         if run_hash:
             parser.add_argument("--run-hash", required=True, help="the run hash the output path was built with")

@@ -7,6 +7,7 @@ from snakemake.utils import validate
 
 from pipeline.cli.configuration import schema_text
 from pipeline.config import ConfigError, load_config, run_spec, to_dict
+from pipeline.models.registry import arch_pattern
 from pipeline.prune import get_method, method_names
 from pipeline.report.registry import figures, tables
 from pipeline.store import RoundKey, paths
@@ -69,7 +70,7 @@ def run_config(wildcards):
 
 
 wildcard_constraints:
-    arch="[a-z0-9]+",
+    arch=arch_pattern(),
     dataset="[a-z0-9-]+",
     run_hash="[0-9a-f]{10}",
     trial=r"\d+",
