@@ -209,11 +209,20 @@ class PruningConfig:
             return int(count) * steps_per_epoch
         return int(count) if kind == "step" else None
 
-    def rate_of(self, kind: str, is_output: bool) -> float:
-        """The per-round rate of a layer: the classifier's own, else its kind's, else ``rate``."""
+    def _rate_key(self, kind: str, is_output: bool) -> str | None:
+        """The ``rates`` key that sets a layer's rate: the classifier's own, else its kind's."""
         if is_output and "output" in self.rates:
-            return self.rates["output"]
-        return self.rates.get(kind, self.rate)
+            return "output"
+        return kind if kind in self.rates else None
+
+    def rate_of(self, kind: str, is_output: bool) -> float:
+        """The per-round rate of a layer: its ``rates`` entry, else ``rate``."""
+        key = self._rate_key(kind, is_output)
+        return self.rate if key is None else self.rates[key]
+
+    def has_own_rate(self, kind: str, is_output: bool) -> bool:
+        """Whether ``rates`` sets this layer's rate (global scope then prunes it on its own)."""
+        return self._rate_key(kind, is_output) is not None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from pipeline.data import DeviceData, get_dataset_info, load_splits
 from pipeline.models import build_model, example_input, graphs_of, prunable_weights
 from pipeline.models.probe import PrunableWeight
 from pipeline.prune import get_method, prune_round
-from pipeline.prune.retention import TreeRetention, tree_retention
+from pipeline.prune.retention import TreeRetention, persistence_of, tree_retention, trees_of
 from pipeline.store import DiagramRecord, RoundData, RoundKey, checkpoint_dir, read_round, write_round
 from pipeline.store.provenance import code_revision, library_versions
 from pipeline.store.record import DiagramAttrs, LayerAttrs, RunAttrs
@@ -158,10 +158,12 @@ def prune(r: Round, previous: Path, reference: Path | None = None) -> None:
     if "batch" in method.needs:
         generator = torch.Generator().manual_seed(r.key.data_seed(r.spec.trial_seed))
         inputs["batch"] = next(iter(r.data.train_batches(r.spec.training.batch_size, generator)))
+    before = persistence_of(r.weights, prev.weights, prev.masks, r.spec.topology)
+    inputs["trees"] = trees_of(before)
     result = prune_round(r.key.method or "", r.weights, prev.weights, prev.masks, r.spec.pruning, r.key.round, **inputs)
     r.masks, r.budgets, r.capped, r.density_target = result.masks, result.budgets, result.capped, result.density
     r.model.load_state_dict(r.start_state)  # whatever a scoring method did to the network
-    r.retention = tree_retention(r.weights, prev.weights, prev.masks, r.masks, r.spec.topology)
+    r.retention = tree_retention(r.weights, before, prev.weights, r.masks, r.spec.topology)
 
 
 def train_round(r: Round, checkpoint: Path, progress: bool | None) -> TrainResult:

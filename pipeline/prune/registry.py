@@ -43,7 +43,9 @@ class PruneContext:
     rewind point; ``rng`` a generator seeded per trial and round (the same for every method);
     ``model`` the network at the rewind point and ``batch`` (images, labels) from the training
     data, for gradient-based scores; ``reference`` the masks of the same trial and round of the
-    method this one ``follows`` (the controls copy IMP's counts or mask).
+    method this one ``follows`` (the controls copy IMP's counts or mask); ``trees`` the distinct
+    flat indices of each weight's present-weight spanning forest under ``masks``
+    (``retention.trees_of``), when the round has computed them already.
     """
 
     weights: Sequence[PrunableWeight]
@@ -56,6 +58,7 @@ class PruneContext:
     model: Any = None
     batch: Any = None
     reference: Mapping[str, np.ndarray] | None = None
+    trees: Mapping[str, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import numpy as np
 if TYPE_CHECKING:
     from pipeline.models.probe import PrunableWeight
     from pipeline.topology.conventions import Convention
+    from pipeline.topology.diagram import LayerPersistence
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,25 @@ class TreeRetention:
     np_after: float
 
 
-def _persistence(weights: Sequence[PrunableWeight], values, masks, convention: Convention) -> list:
+def persistence_of(weights: Sequence[PrunableWeight], values, masks, convention: Convention) -> list[LayerPersistence]:
+    """Every graph's persistence (forests, diagram, NP) of ``values`` under ``masks``."""
     from pipeline.models.probe import graphs_of
     from pipeline.topology import network_persistence
 
     graphs = [g for w in weights for g in graphs_of(w, values[w.name], masks[w.name])]
     return network_persistence(graphs, convention)
+
+
+def trees_of(results: Sequence[LayerPersistence]) -> dict[str, np.ndarray]:
+    """Per weight tensor, the distinct flat indices of its present-weight forest(s): a conv's
+    kernel parameters, a dense graph's weights (a gate block's offset added). T-IMP keeps these."""
+    from pipeline.topology.mst import ConvForest
+
+    parts: dict[str, list[np.ndarray]] = {}
+    for p in results:
+        tree = p.tree.used_params if isinstance(p.tree, ConvForest) else p.layer.offset + np.unique(p.tree.indices)
+        parts.setdefault(_weight_of(p.layer.name), []).append(tree)
+    return {name: np.unique(np.concatenate(trees)) for name, trees in parts.items()}
 
 
 def _weight_of(graph_name: str) -> str:
@@ -47,14 +61,14 @@ def _weight_of(graph_name: str) -> str:
 
 def tree_retention(
     weights: Sequence[PrunableWeight],
+    before: Sequence[LayerPersistence],
     values: Mapping[str, np.ndarray],
-    old: Mapping[str, np.ndarray],
     new: Mapping[str, np.ndarray],
     convention: Convention,
 ) -> dict[str, TreeRetention]:
-    """Per weight tensor: the old masks' present-weight forest and how much of it ``new`` keeps."""
-    before = _persistence(weights, values, old, convention)
-    after = _persistence(weights, values, new, convention)
+    """Per weight tensor: the old masks' present-weight forest (``before``: ``persistence_of``
+    the same ``values``) and how much of it ``new`` keeps."""
+    after = persistence_of(weights, values, new, convention)
     edges: dict[str, list[np.ndarray]] = {w.name: [] for w in weights}
     np_before = dict.fromkeys(edges, 0.0)
     np_after = dict.fromkeys(edges, 0.0)

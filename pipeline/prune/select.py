@@ -71,10 +71,6 @@ def _select(
     return np.union1d(protected, extra), False
 
 
-def _own_rate(cfg: PruningConfig, weight: PrunableWeight) -> bool:
-    return (weight.is_output and "output" in cfg.rates) or weight.kind in cfg.rates
-
-
 def layer_budgets(ctx: PruneContext, at: float | None = None) -> dict[str, int]:
     """Weights each layer keeps after ``at`` rounds (default: this round) under local scope,
     each at its own rate (``PruningConfig.rate_of``)."""
@@ -111,7 +107,7 @@ def keep_top(
     capped: dict[str, bool] = {}
     own = dict(budgets) if budgets is not None else layer_budgets(ctx, at)
     if budgets is None and ctx.cfg.scope == "global":
-        own = {w.name: own[w.name] for w in layers if _own_rate(ctx.cfg, w)}
+        own = {w.name: own[w.name] for w in layers if ctx.cfg.has_own_rate(w.kind, w.is_output)}
     for w in layers:
         if w.name in own:
             present = np.asarray(ctx.masks[w.name]).ravel()

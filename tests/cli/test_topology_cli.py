@@ -113,4 +113,4 @@ def test_errors_are_one_clear_line(capsys, tmp_path):
     assert code == 2 and "no such model file" in err
     with pytest.raises(SystemExit):
         main(["eta", "--arch", "nope", "--dataset", "mnist"])
-    assert "invalid choice: 'nope'" in capsys.readouterr().err
+    assert "no such architecture 'nope': choose from ['conv'" in capsys.readouterr().err

@@ -21,19 +21,19 @@ if TYPE_CHECKING:
 
 def tree_edges(weight: PrunableWeight, value: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Flat indices (into the weight) of its maximum spanning forest(s) under the mask."""
-    from pipeline.models.probe import graphs_of
-    from pipeline.topology.diagram import spanning_forest
-    from pipeline.topology.mst import ConvForest
+    from pipeline.prune.retention import persistence_of, trees_of
+    from pipeline.topology.conventions import PAPER
 
-    parts = []
-    for layer in graphs_of(weight, value, mask):
-        forest = spanning_forest(layer, "absent")
-        parts.append(forest.used_params if isinstance(forest, ConvForest) else layer.offset + np.unique(forest.indices))
-    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+    trees = trees_of(persistence_of([weight], {weight.name: value}, {weight.name: mask}, PAPER))
+    return trees.get(weight.name, np.zeros(0, dtype=np.int64))
 
 
 def prune(ctx: PruneContext) -> PruneResult:
-    trees = {w.name: tree_edges(w, ctx.values[w.name], ctx.masks[w.name]) for w in prunable(ctx)}
+    layers = prunable(ctx)
+    if ctx.trees is not None:  # the round computed the previous forests once, for its record too
+        trees = {w.name: ctx.trees[w.name] for w in layers}
+    else:
+        trees = {w.name: tree_edges(w, ctx.values[w.name], ctx.masks[w.name]) for w in layers}
     return keep_top(ctx, magnitudes(ctx), trees, ctx.cfg.timp_short_budget)
 
 
