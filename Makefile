@@ -39,3 +39,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_topology conv
 	$(PY) -m benchmarks.bench_training
 	$(PY) -m benchmarks.bench_epochs
+	$(PY) -m benchmarks.bench_analyze --scipy
