@@ -454,9 +454,9 @@ def _check_methods(grid: GridConfig) -> None:
 
 
 def _check_torchvision(config: Config) -> None:
-    """A ``tv:`` architecture must name a torchvision classifier that takes the data set's
-    images (built on the meta device: no memory, no weights)."""
-    from pipeline.models.registry import is_torchvision
+    """A ``tv:`` architecture must name a torchvision classifier that trains on the data set's
+    images (``zoo.check_pair``: torch is imported only when a ``tv:`` name appears)."""
+    from pipeline.models.registry import TORCHVISION, is_torchvision
 
     for i, pair in enumerate(config.grid.pairs):
         arch, dataset = pair.split("/")
@@ -467,6 +467,14 @@ def _check_torchvision(config: Config) -> None:
                 check_pair(arch, dataset)
             except ValueError as err:
                 raise ConfigError(f"config key 'grid.pairs[{i}]' = {pair!r}: {err}") from None
+    for key in config.recipes:
+        if is_torchvision(key):
+            from pipeline.models.zoo import check_name
+
+            try:
+                check_name(key.split("/")[0].removeprefix(TORCHVISION))
+            except ValueError as err:
+                raise ConfigError(f"config key 'recipes.{key}': {err}") from None
 
 
 def _check_config(config: Config) -> Config:

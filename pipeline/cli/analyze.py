@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from pipeline.cli.topology import add_convention_arguments, convention_from_arguments
+from pipeline.errors import first_line
 from pipeline.report.formats import FORMATS, render
 
 SOURCE_HELP = "give --torchvision NAME, --model MODULE:FACTORY, or --checkpoint FILE holding a whole saved module"
@@ -107,51 +108,50 @@ def _factory(spec: str) -> Any:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"--model {spec!r}: expected MODULE:FACTORY, e.g. mypkg.nets:build")
-    sys.path.insert(0, str(Path.cwd()))
+    here = str(Path.cwd())
+    sys.path.insert(0, here)
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
         raise ValueError(f"--model {spec!r}: cannot import {module_name!r} ({err})") from None
     finally:
-        sys.path.pop(0)
+        sys.path.remove(here)
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ValueError(f"--model {spec!r}: module {module_name!r} has no callable {attr!r}")
     return factory
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+def _construct(args: argparse.Namespace, kwargs: dict[str, Any]) -> Any:
+    if args.torchvision:
+        from pipeline.models.zoo import build as build_torchvision
+
+        return build_torchvision(args.torchvision, **kwargs)
+    return _factory(args.model)(**kwargs)
 
 
 def build(args: argparse.Namespace) -> tuple[Any, str]:
     """The model the arguments name, its weights loaded, and a label for it."""
+    from torch import nn
+
     from pipeline.cli.checkpoint import load_into, load_module
 
     if args.torchvision and args.model:
         raise ValueError("give --torchvision or --model, not both")
-    kwargs = _model_args(args.model_arg)
-    if args.torchvision:
-        from pipeline.models.zoo import build as build_torchvision
-
-        label = args.torchvision
-        try:
-            model = build_torchvision(args.torchvision, **kwargs)
-        except TypeError as err:
-            raise ValueError(f"torchvision {args.torchvision}: {_first_line(err)}") from None
-    elif args.model:
-        label = args.model
-        try:
-            model = _factory(args.model)(**kwargs)
-        except ValueError:
-            raise
-        except Exception as err:  # the user's code: report, do not trace back
-            raise ValueError(f"--model {args.model}: building it failed: {_first_line(err)}") from None
-    elif args.checkpoint:
+    if not (args.torchvision or args.model):
+        if args.model_arg:
+            raise ValueError("--model-arg configures --torchvision or --model; a whole saved module takes none")
         return load_module(args.checkpoint), str(args.checkpoint)
-    else:
-        raise ValueError(SOURCE_HELP)
+    label = args.torchvision or args.model
+    kwargs = _model_args(args.model_arg)
+    try:
+        model = _construct(args, kwargs)
+    except ValueError:
+        raise
+    except Exception as err:  # the builder's own checks, or the user's code: report, do not trace back
+        raise ValueError(f"{label}: building it failed: {first_line(err)}") from None
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"{label} built a {type(model).__name__}, not a torch.nn.Module")
     if args.checkpoint:
         load_into(model, args.checkpoint, label)
     return model, label
@@ -172,14 +172,27 @@ def _plot(result: Any, args: argparse.Namespace, label: str) -> None:
     names = [g.name for g in result.graphs]
     if not names:
         raise ValueError(f"{label} has no weight graph to draw")
-    patterns = args.layers or [names[0], names[-1]]
-    chosen = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    if args.layers:  # names hold brackets ("[q]"): a name matches itself before any pattern
+        chosen = [n for n in names if any(n == p or fnmatch.fnmatchcase(n, p) for p in args.layers)]
+    else:
+        chosen = list(dict.fromkeys([names[0], names[-1]]))
     if not chosen:
-        raise ValueError(f"--layers {' '.join(patterns)}: no graph matches; the graphs are {names}")
+        raise ValueError(f"--layers {' '.join(args.layers)}: no graph matches; the graphs are {names}")
     for name in chosen:
         title = f"{label}: 0-dimensional persistence diagram of {name}"
         plot_diagram(result.diagram(name).deaths, name, title, args.figures / f"{name}.png")
     print(f"drew {len(chosen)} diagrams into {args.figures}", file=sys.stderr)
+
+
+def _note_empty(result: Any, zeros: str) -> None:
+    """A graph with no weight left is worth a line: a zero-initialised head reads as pruned."""
+    empty = [s.layer for s in result.summaries if s.weights == 0]
+    if empty and zeros == "pruned":
+        print(
+            f"note: {len(empty)} graphs hold only zeros and read as fully pruned ({', '.join(empty[:3])}); "
+            "--zeros weights reads zeros as weights",
+            file=sys.stderr,
+        )
 
 
 def run_analyze(args: argparse.Namespace) -> None:
@@ -191,9 +204,11 @@ def run_analyze(args: argparse.Namespace) -> None:
         raise ValueError("--format h5 writes a file: give --output FILE.h5")
     if args.layers and not args.figures:
         raise ValueError("--layers chooses what --figures draws: give --figures DIR too")
+    if not (args.torchvision or args.model or args.checkpoint):
+        raise ValueError(SOURCE_HELP)
     convention = convention_from_arguments(args)
-    model, label = build(args)
     shape = _input_shape(args.input_shape, bool(args.torchvision))
+    model, label = build(args)
     dtype = torch.long if args.input_dtype == "long" else torch.float32
     example = torch.zeros(1, *shape, dtype=dtype)
     writer = None
@@ -214,6 +229,7 @@ def run_analyze(args: argparse.Namespace) -> None:
         frame = result.frame()
         if writer is not None:
             print(f"wrote {writer.finish(frame)}", file=sys.stderr)
+    _note_empty(result, args.zeros)
     if args.figures:
         _plot(result, args, label)
     if writer is not None:

@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pipeline.errors import first_line
+
 _SHOWN = 3
 
 
@@ -24,8 +26,8 @@ def _read(path: Path, *, whole: bool) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=not whole)
     except Exception as err:  # a file torch cannot read: say which, not how torch failed inside
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{path}: not a torch model file torch can read ({first})") from None
+        hint = "; a whole saved module? then name no model" if not whole and "weights_only" in str(err).lower() else ""
+        raise ValueError(f"{path}: not a torch model file torch can read ({first_line(err)}){hint}") from None
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:

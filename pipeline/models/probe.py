@@ -9,13 +9,16 @@ other parameter is reported with the reason it is no graph. The result is plain 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from pipeline.errors import first_line
 from pipeline.topology.graphs import ConvGeometry, ConvLayer, DenseLayer, Layer, LayerKind
 
 _GATES = {"RNN": ("",), "GRU": ("r", "z", "n"), "LSTM": ("i", "f", "g", "o")}
@@ -43,11 +46,14 @@ class PrunableWeight:
 
 @dataclass(frozen=True)
 class Skipped:
-    """A parameter that is not an edge weight of any layer graph, and why."""
+    """A parameter that is not an edge weight of any layer graph, and why. ``unreadable``: the
+    weight of a layer type that has a graph, in a form this package cannot read as one (the
+    pipeline refuses to prune such a model; ``analyze`` lists it)."""
 
     name: str
     shape: tuple[int, ...]
     reason: str
+    unreadable: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,11 +73,11 @@ def _same_padding(name: str, conv: nn.Conv1d | nn.Conv2d) -> tuple[int, ...]:
 
 def _conv_geometry(name: str, conv: nn.Conv1d | nn.Conv2d, input_size: tuple[int, ...]) -> ConvGeometry:
     """The Toeplitz geometry of a 2-D convolution, or of a 1-D one as height 1."""
-    if conv.padding_mode != "zeros":
-        raise NotImplementedError(f"padding_mode={conv.padding_mode!r}: only zero padding is a Toeplitz graph")
     padding = conv.padding
     if isinstance(padding, str):
         padding = (0,) * len(conv.kernel_size) if padding == "valid" else _same_padding(name, conv)
+    if conv.padding_mode != "zeros" and any(padding):
+        raise NotImplementedError(f"padding_mode={conv.padding_mode!r}: only zero padding is a Toeplitz graph")
     lift = (lambda v: (1, *v)) if isinstance(conv, nn.Conv1d) else tuple
     return ConvGeometry(
         lift(input_size),
@@ -83,12 +89,27 @@ def _conv_geometry(name: str, conv: nn.Conv1d | nn.Conv2d, input_size: tuple[int
     )
 
 
-def _input_size(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[int, ...] | None:
-    if isinstance(module, nn.Conv1d):
-        return tuple(inputs[0].shape[-1:])
-    if isinstance(module, nn.Conv2d):
-        return tuple(inputs[0].shape[-2:])
-    return None
+def _input_size(module: nn.Module, inputs: tuple, kwargs: dict) -> tuple[int, ...] | None:
+    if not isinstance(module, _CONV):
+        return None
+    x = inputs[0] if inputs else next(iter(kwargs.values()))
+    return tuple(x.shape[-1:] if isinstance(module, nn.Conv1d) else x.shape[-2:])
+
+
+@contextmanager
+def _probing(model: nn.Module) -> Iterator[None]:
+    """Eval mode and attention's plain path for one forward pass; every module's own mode back after."""
+    modes = {m: m.training for m in model.modules()}
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    try:
+        model.eval()
+        torch.backends.mha.set_fastpath_enabled(False)  # the fused path skips attention's forward
+        with torch.no_grad():
+            yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+        for m, training in modes.items():
+            m.training = training
 
 
 def _called_layers(
@@ -101,28 +122,23 @@ def _called_layers(
     order: list[str] = []
     problems: dict[str, str] = {}
 
-    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+    def hook(module: nn.Module, inputs: tuple, kwargs: dict) -> None:
         name = names[module]
-        size = _input_size(module, inputs)
+        size = _input_size(module, inputs, kwargs)
         if name not in sizes:
             sizes[name] = size
             order.append(name)
         elif sizes[name] != size:
             problems[name] = f"applied to inputs of sizes {sizes[name]} and {size}: one module, several graphs"
 
-    handles = [m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, _GRAPHS)]
-    was_training, fastpath = model.training, torch.backends.mha.get_fastpath_enabled()
+    handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for m in model.modules() if isinstance(m, _GRAPHS)]
     try:
-        model.eval()
-        torch.backends.mha.set_fastpath_enabled(False)  # the fused path skips attention's forward
-        with torch.no_grad():
+        with _probing(model):
             model(example_input)
     except Exception as err:  # the user's model: any failure means the input does not fit it
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"the model cannot take an input of shape {tuple(example_input.shape)}: {first}") from err
+        shape = tuple(example_input.shape)
+        raise ValueError(f"the model cannot take an input of shape {shape}: {first_line(err)}") from err
     finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
-        model.train(was_training)
         for h in handles:
             h.remove()
     return [(name, sizes[name]) for name in order], problems
@@ -158,17 +174,21 @@ def _weights_of(name: str, module: nn.Module, size: tuple[int, ...] | None) -> l
     return out
 
 
-def _skip_reason(model: nn.Module, name: str, problems: dict[str, str]) -> str:
-    owner_name, _, pname = name.rpartition(".")
-    owner = model.get_submodule(owner_name)
-    if owner_name in problems:
-        return problems[owner_name]
-    if "bias" in pname:
+_BIAS = re.compile(r"bias|in_proj_bias|bias_(ih|hh)_l\d+(_reverse)?")
+_UNSUPPORTED = (nn.Conv3d, nn.modules.conv._ConvTransposeNd)
+
+
+def _skip_reason(owner: nn.Module, pname: str, problem: str | None) -> str:
+    if _BIAS.fullmatch(pname):
         return "bias: shifts a vertex, not an edge between two"
+    if problem is not None:
+        return problem
     if isinstance(owner, _NORMS):
         return f"{type(owner).__name__}: a scale per channel, not an edge between two"
     if isinstance(owner, nn.Embedding | nn.EmbeddingBag):
         return "embedding: a lookup table of vectors, not a layer of edges"
+    if isinstance(owner, _UNSUPPORTED):
+        return f"{type(owner).__name__}: no graph of this kind here yet (Conv1d and Conv2d are)"
     if isinstance(owner, _GRAPHS):
         return f"{type(owner).__name__} not called by the forward pass on this input"
     return (
@@ -176,9 +196,28 @@ def _skip_reason(model: nn.Module, name: str, problems: dict[str, str]) -> str:
     )
 
 
+def _underlying(model: nn.Module, name: str) -> list[nn.Parameter]:
+    """The parameters behind a weight: itself, or what a parametrisation or a
+    ``torch.nn.utils.prune`` mask computes it from."""
+    owner_name, _, attr = name.rpartition(".")
+    owner = model.get_submodule(owner_name)
+    parametrizations = getattr(owner, "parametrizations", None)
+    if parametrizations is not None and attr in parametrizations:
+        return list(parametrizations[attr].parameters())
+    original = getattr(owner, f"{attr}_orig", None)
+    return [original] if isinstance(original, nn.Parameter) else [getattr(owner, attr)]
+
+
+def weight_tensor(model: nn.Module, name: str) -> torch.Tensor:
+    """A weight as the forward pass uses it (masked or parametrised where the model says so)."""
+    owner_name, _, attr = name.rpartition(".")
+    return getattr(model.get_submodule(owner_name), attr)
+
+
 def probe(model: nn.Module, example_input: torch.Tensor) -> Probe:
     """Every parameter of ``model``: graph weights in forward-execution order (the last is the
-    output layer), and the rest with the reason each is not a graph."""
+    output layer), and the rest with the reason each is not a graph. A tensor shared by several
+    layers is analysed once, as the first the forward pass calls."""
     called, problems = _called_layers(model, example_input)
     weights: list[PrunableWeight] = []
     for name, size in called:
@@ -188,20 +227,51 @@ def probe(model: nn.Module, example_input: torch.Tensor) -> Probe:
             weights += _weights_of(name, model.get_submodule(name), size)
         except (NotImplementedError, ValueError) as err:
             problems[name] = str(err)
+    claimed: dict[int, str] = {}
+    for w in list(weights):
+        ids = [id(p) for p in _underlying(model, w.name)]
+        if ids[0] in claimed:
+            weights.remove(w)
+        claimed.update((i, claimed.get(i, w.name)) for i in ids)
     if weights:
         weights[-1] = PrunableWeight(**{**weights[-1].__dict__, "is_output": True})
-    claimed = {w.name for w in weights}
-    skipped = [
-        Skipped(name, tuple(param.shape), _skip_reason(model, name, problems))
-        for name, param in model.named_parameters()
-        if name not in claimed
-    ]
+    graphs = {w.name for w in weights}
+    skipped = []
+    for name, param in model.named_parameters(remove_duplicate=False):
+        owner_name, _, pname = name.rpartition(".")
+        if name in graphs or (
+            id(param) in claimed and claimed[id(param)] in graphs and _behind(name, claimed[id(param)])
+        ):
+            continue
+        if id(param) in claimed:
+            reason, unreadable = f"the same tensor as {claimed[id(param)]}: analysed once, there", False
+        else:
+            owner = model.get_submodule(owner_name)
+            reason = _skip_reason(owner, pname, problems.get(owner_name))
+            unreadable = not _BIAS.fullmatch(pname) and (owner_name in problems or isinstance(owner, _UNSUPPORTED))
+        skipped.append(Skipped(name, tuple(param.shape), reason, unreadable))
     return Probe(weights, skipped)
 
 
+def _behind(name: str, weight: str) -> bool:
+    """Whether parameter ``name`` is what weight ``weight`` is computed from (its ``_orig`` or a
+    parametrisation's ``original``), not another layer's name for the same tensor."""
+    owner, _, attr = weight.rpartition(".")
+    prefix = f"{owner}." if owner else ""
+    return name == f"{prefix}{attr}_orig" or name.startswith(f"{prefix}parametrizations.{attr}.")
+
+
 def prunable_weights(model: nn.Module, example_input: torch.Tensor) -> list[PrunableWeight]:
-    """The model's prunable weights in forward-execution order; the last is the output layer."""
-    return probe(model, example_input).weights
+    """The model's prunable weights in forward-execution order; the last is the output layer.
+
+    A model with a layer this package cannot read as a graph is refused: pruning the rest and
+    training that layer dense would be a different experiment than the one configured.
+    """
+    found = probe(model, example_input)
+    for s in found.skipped:
+        if s.unreadable:
+            raise NotImplementedError(f"layer weight {s.name!r}: {s.reason}; the pipeline prunes graphs it can read")
+    return found.weights
 
 
 def graphs_of(weight: PrunableWeight, value: np.ndarray, mask: np.ndarray | None = None) -> list[Layer]:
@@ -237,10 +307,9 @@ def model_layers(
 ) -> list[Layer]:
     """All prunable layers of ``model`` as graphs, with optional masks keyed by weight name."""
     weights = prunable_weights(model, example_input) if weights is None else weights
-    state = model.state_dict()
     layers: list[Layer] = []
     for w in weights:
-        value = state[w.name].detach().to("cpu", torch.float32).numpy()
+        value = weight_tensor(model, w.name).detach().to("cpu", torch.float32).numpy()
         layers += graphs_of(w, value, None if masks is None else masks.get(w.name))
     return layers
 

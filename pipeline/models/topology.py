@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pipeline.models.probe import PrunableWeight, Skipped, graphs_of, probe
+from pipeline.models.probe import PrunableWeight, Skipped, graphs_of, probe, weight_tensor
 from pipeline.topology.conventions import PAPER, Convention
 from pipeline.topology.diagram import Diagram, LayerPersistence, layer_persistence, network_w_max
 from pipeline.topology.graphs import Layer
@@ -42,7 +42,8 @@ class Analysis:
     global_max: float | None
 
     def frame(self) -> pd.DataFrame:
-        """One row per graph, then the Conv / Dense / Final aggregates, then skipped parameters."""
+        """One row per graph, then the Conv / Dense / Recurrent / Final aggregates (those that
+        have members), then skipped parameters."""
         from pipeline.report.topology import analysis_frame
 
         return analysis_frame(self.summaries, self.shapes, self.skipped)
@@ -58,10 +59,10 @@ class Analysis:
 
 
 def _graphs(
-    weights: Sequence[PrunableWeight], state: dict[str, torch.Tensor], zeros: Zeros
+    model: nn.Module, weights: Sequence[PrunableWeight], zeros: Zeros
 ) -> Iterator[tuple[Layer, tuple[int, ...]]]:
     for w in weights:
-        value = state[w.name].detach().to("cpu", torch.float32).numpy()
+        value = weight_tensor(model, w.name).detach().to("cpu", torch.float32).numpy()
         mask = (value != 0) if zeros == "pruned" and not np.all(value) else None
         for graph in graphs_of(w, value, mask):
             shape = w.shape if len(w.gates) == 1 else (w.shape[0] // len(w.gates), *w.shape[1:])
@@ -85,7 +86,7 @@ def analyze(
     sequence (a progress bar).
     """
     found = probe(model, example_input)
-    pairs = list(_graphs(found.weights, model.state_dict(), zeros))
+    pairs = list(_graphs(model, found.weights, zeros))
     graphs = [graph for graph, _ in pairs]
     global_max = network_w_max(graphs) if convention.w_max == "global" else None
     summaries = []

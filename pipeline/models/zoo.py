@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from pipeline.errors import first_line
+
 INPUT_SHAPE = (3, 224, 224)
 """The input every torchvision classifier is built for with ``weights=None``."""
 
@@ -39,6 +41,10 @@ def build(name: str, **kwargs: Any) -> nn.Module:
     return models.get_model(name, weights=None, **kwargs)
 
 
+_AUXILIARY = ("googlenet", "inception_v3")
+"""Classifiers that train auxiliary heads by default; the grid builds them without."""
+
+
 class ThreeChannels(nn.Module):
     """Repeats a one-channel image to three channels: no parameters, no learned colour."""
 
@@ -54,6 +60,8 @@ class TorchvisionClassifier(nn.Module):
         if in_channels not in (1, 3):
             raise ValueError(f"tv:{name} takes one- or three-channel images, not {in_channels}")
         kwargs: dict[str, Any] = {"num_classes": num_classes}
+        if name in _AUXILIARY:  # one output to train on: auxiliary heads would train unpruned
+            kwargs["aux_logits"] = False
         if name.startswith("vit_"):
             if input_size[0] != input_size[1]:
                 raise ValueError(f"tv:{name} needs square images, not {input_size}")
@@ -66,20 +74,26 @@ class TorchvisionClassifier(nn.Module):
 
 
 def check_pair(arch: str, dataset: str) -> None:
-    """Build ``arch`` for ``dataset`` on the meta device and run one image through it: a model
-    that cannot take the data set's images fails here, in one line, before any job."""
+    """Build ``arch`` for ``dataset`` on the meta device (no memory, no weights) and probe it: a
+    model that cannot take the data set's images, or whose layers the pipeline cannot read as
+    graphs, or that does not train on one output of the class count, fails here, in one line,
+    before any job."""
     import warnings
 
     from pipeline.data.registry import get_dataset_info
+    from pipeline.models.probe import prunable_weights
     from pipeline.models.registry import TORCHVISION, build_model
 
     check_name(arch.removeprefix(TORCHVISION))
-    shape = get_dataset_info(dataset).input_shape
+    info = get_dataset_info(dataset)
+    size = "x".join(map(str, info.input_shape))
     try:
         with torch.device("meta"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            build_model(arch, dataset).eval()(torch.zeros(1, *shape))
+            model = build_model(arch, dataset)
+            prunable_weights(model, torch.zeros(1, *info.input_shape))
+            out = model.train()(torch.zeros(2, *info.input_shape))
     except Exception as err:  # torchvision's own checks: say which pair and why, once
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        size = "x".join(map(str, shape))
-        raise ValueError(f"{arch} cannot run on {dataset}'s {size} images: {first}") from None
+        raise ValueError(f"{arch} cannot run on {dataset}'s {size} images: {first_line(err)}") from None
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, info.num_classes):
+        raise ValueError(f"{arch} does not return one tensor of {info.num_classes} class scores when training")

@@ -117,9 +117,12 @@ def test_checkpoints_state_dicts_and_whole_modules(capsys, tmp_path):
         (("--model", "tests.cli.data.user_model:nothing", "--input-shape", "1,8,8"), "has no callable 'nothing'"),
         (("--model", "no_such_package.nets:build", "--input-shape", "1,8,8"), "cannot import 'no_such_package.nets'"),
         (("--model", "tests.cli.data.user_model:build"), "--input-shape is required"),
-        (("--checkpoint", "missing.pt"), "no such model file: missing.pt"),
+        (("--checkpoint", "missing.pt", "--input-shape", "3,8,8"), "no such model file: missing.pt"),
         ((), "give --torchvision NAME, --model MODULE:FACTORY"),
         (("--torchvision", "resnet18", "--format", "h5"), "give --output FILE.h5"),
+        (("--torchvision", "vit_b_16", "--model-arg", "image_size=100"), "vit_b_16: building it failed: Input shape"),
+        (("--model", "tests.cli.data.user_model:not_a_module", "--input-shape", "1,8,8"), "built a dict, not a torch"),
+        (("--checkpoint", "x.pt", "--model-arg", "a=1", "--input-shape", "3,8,8"), "a whole saved module takes none"),
     ],
 )
 def test_bad_input_is_one_clear_line(capsys, monkeypatch, argv, message):
@@ -146,3 +149,21 @@ def test_h5_holds_the_table_and_every_diagram_and_figures_are_drawn(capsys, tmp_
     assert not list(tmp_path.glob(".a.h5.partial*"))
     code, _, err = run(capsys, *model, "--figures", str(figures), "--layers", "nothing*")
     assert code == 2 and "no graph matches" in err
+
+
+def test_default_figures_draw_gate_blocks_too(capsys, tmp_path):
+    """Graph names with brackets ("weight_ih_l0[i]") are drawn by default, not read as patterns."""
+    lstm = ("--model", "torch.nn:LSTM", "--model-arg", "input_size=3", "--model-arg", "hidden_size=2")
+    code, _, err = run(capsys, *lstm, "--input-shape", "4,3", "--figures", str(tmp_path))
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weight_hh_l0[o].png", "weight_ih_l0[i].png"]
+    code, _, err = run(capsys, *lstm, "--input-shape", "4,3", "--figures", str(tmp_path), "--layers", "weight_hh_l0[f]")
+    assert code == 0 and (tmp_path / "weight_hh_l0[f].png").exists()
+
+
+def test_a_zero_initialised_head_is_noted(capsys):
+    vit = ("--model", "torchvision.models.vision_transformer:VisionTransformer")
+    sizes = {"image_size": 16, "patch_size": 8, "num_layers": 1, "num_heads": 1, "hidden_dim": 4, "mlp_dim": 4}
+    args = [a for k, v in sizes.items() for a in ("--model-arg", f"{k}={v}")]
+    code, _, err = run(capsys, *vit, *args, "--input-shape", "3,16,16")
+    assert code == 0 and "note: 1 graphs hold only zeros and read as fully pruned (heads.head.weight)" in err

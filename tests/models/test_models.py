@@ -101,6 +101,9 @@ def test_layers_without_a_toeplitz_graph_are_skipped_with_the_reason():
     reasons = {s.name: s.reason for s in found.skipped}
     assert "padding_mode='circular'" in reasons["0.weight"]
     assert "ConvTranspose2d" in reasons["1.weight"] and "bias" in reasons["1.bias"]
+    assert [s.unreadable for s in found.skipped] == [True, False, True, False]
+    with pytest.raises(NotImplementedError, match=r"layer weight '0\.weight': padding_mode='circular'"):
+        prunable_weights(model, torch.zeros(1, 4, 8, 8))  # the pipeline would leave it dense
 
 
 @pytest.mark.parametrize("arch", ["lstm", "gru"])

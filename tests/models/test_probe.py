@@ -106,3 +106,55 @@ def test_conv1d_forest_equals_the_graph_torch_conv1d_defines(stride, padding, di
     accepted = kruskal_indices(edges, forest.n_vertices)
     assert layer.n == 8 * positions and layer.m == 4 * length
     np.testing.assert_array_equal(np.sort(forest.indices), np.sort(np.array(accepted) // positions))
+
+
+def test_pruned_parametrised_and_tied_weights_are_read_as_the_forward_pass_uses_them():
+    from torch.nn.utils import parametrizations
+    from torch.nn.utils import prune as torch_prune
+
+    from pipeline import analyze
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 6), nn.Linear(6, 4))
+    torch_prune.l1_unstructured(model[0], "weight", amount=0.5)
+    model[2] = parametrizations.weight_norm(model[2])
+    model[3].weight = nn.Parameter(torch.randn(4, 6))
+    result = analyze(model, torch.zeros(1, 8))
+    rows = {s.layer: s for s in result.summaries}
+    assert rows["0.weight"].weights == 24  # torch's mask: half of the 48 weights are pruned
+    assert rows["2.weight"].weights == 36
+    skipped = {s.name for s in result.skipped}
+    assert not skipped & {"0.weight_orig", "2.parametrizations.weight.original0", "2.parametrizations.weight.original1"}
+
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb, self.a, self.b = nn.Embedding(10, 6), nn.Linear(6, 6), nn.Linear(6, 6)
+            self.b.weight = self.a.weight
+            self.head = nn.Linear(6, 10, bias=False)
+            self.head.weight = self.emb.weight
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.b(self.a(self.emb(x))))
+
+    found = probe(Tied(), torch.zeros(1, 3, dtype=torch.long))
+    assert [w.name for w in found.weights] == ["a.weight", "head.weight"]  # each tensor once
+    reasons = {s.name: s.reason for s in found.skipped}
+    assert reasons["b.weight"].startswith("the same tensor as a.weight")
+    assert reasons["emb.weight"].startswith("the same tensor as head.weight")
+
+
+def test_a_convolution_called_with_a_keyword_input_and_user_modes_are_kept():
+    class Keyword(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.norm = nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.norm(self.conv(input=x))
+
+    model = Keyword().train()
+    model.norm.eval()  # a user's frozen norm stays frozen after probing
+    (weight,) = probe(model, torch.zeros(1, 2, 9, 7)).weights
+    assert weight.geometry.input_size == (9, 7)
+    assert model.training and not model.norm.training

@@ -12,3 +12,7 @@ def build(width: int = 4, classes: int = 3) -> nn.Module:
         nn.Flatten(),
         nn.Linear(width * 8 * 8, classes),
     )
+
+
+def not_a_module() -> dict:
+    return {"width": 4}
