@@ -244,7 +244,13 @@ class LauncherConfig:
     mem_mb: int = opt(4096, "memory per training job in MiB (Snakemake's unit)", minimum=1)
     time_min: int = opt(60, "time limit per training job in minutes", minimum=1)
     max_requeues: int = opt(3, "preemptions/timeouts a job may be requeued after", minimum=0)
-    poll_s: float = opt(5.0, "seconds between scheduler polls", exclusive_minimum=0)
+    poll_s: float = opt(5.0, "seconds between checks for a job's result file", exclusive_minimum=0)
+    scheduler_poll_s: float = opt(
+        30.0, "seconds between scheduler queries: one sacct call for all of a workflow's launchers", exclusive_minimum=0
+    )
+    retries: int = opt(
+        2, "resubmissions, with twice the memory or time, of a job that ended OUT_OF_MEMORY or TIMEOUT", minimum=0
+    )
     log_dir: str = opt("results/launcher", "where submitit writes job scripts and logs")
 
 

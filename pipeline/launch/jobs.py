@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import submitit
 
 from pipeline.config import load_config
 from pipeline.store.key import RoundKey
+from pipeline.store.paths import checkpoint_lock
 
 
 @dataclass
@@ -35,13 +39,31 @@ class RoundJob(submitit.helpers.Checkpointable):
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
         config = load_config(self.config_path)
-        path = run_round(
-            config,
-            self.key,
-            out=self.out,
-            previous=self.previous,
-            reference=self.reference,
-            checkpoint=self.checkpoint_dir,
-            progress=self.progress,
-        )
+        with sole_writer(self.checkpoint_dir):
+            path = run_round(
+                config,
+                self.key,
+                out=self.out,
+                previous=self.previous,
+                reference=self.reference,
+                checkpoint=self.checkpoint_dir,
+                progress=self.progress,
+            )
         return str(path)
+
+
+@contextmanager
+def sole_writer(directory: str | None) -> Iterator[None]:
+    """Hold the checkpoint directory's lock for the round: a second job of the same round (two
+    launchers, two workflows) fails at once instead of writing the same checkpoints."""
+    if directory is None:
+        yield
+        return
+    lock = checkpoint_lock(directory)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another job is writing this round's checkpoints (it holds {lock})") from None
+        yield

@@ -85,6 +85,12 @@ def checkpoint_dir(out: str | Path) -> Path:
     return out.with_name(out.name + ".ckpt")
 
 
+def checkpoint_lock(directory: str | Path) -> Path:
+    """The lock a round's job holds while it writes its checkpoint directory (one writer at a time)."""
+    directory = Path(directory)
+    return directory.with_name(f".{directory.name}.lock")
+
+
 def checkpoint_file(directory: str | Path) -> Path:
     return Path(directory) / CHECKPOINT_NAME
 
@@ -99,6 +105,23 @@ def launch_file(out: str | Path) -> Path:
     """Where a launcher's job writes a round before the launcher moves it to ``out``."""
     out = Path(out)
     return out.with_name(f".{out.name}.launch-{uuid.uuid4().hex[:8]}")
+
+
+def job_record(out: str | Path) -> Path:
+    """Which scheduler job is writing ``out`` (a launcher records it; a relaunch adopts it)."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.job")
+
+
+def attempt_files(out: str | Path) -> list[Path]:
+    """Temporary files of every attempt at ``out``: launch targets and partial writes."""
+    out = Path(out)
+    return sorted([*out.parent.glob(f".{out.name}.launch-*"), *out.parent.glob(f".{out.name}.partial-*")])
+
+
+def scheduler_dir(log_dir: str | Path) -> Path:
+    """Where the launchers of a workflow share one view of the scheduler (``pipeline.launch.poll``)."""
+    return Path(log_dir) / "scheduler"
 
 
 def sibling_partial(path: str | Path) -> Path:
