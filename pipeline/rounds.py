@@ -28,7 +28,7 @@ from pipeline.models.probe import PrunableWeight
 from pipeline.prune import get_method, prune_round
 from pipeline.prune.retention import TreeRetention, persistence_of, tree_retention, trees_of
 from pipeline.store import DiagramRecord, RoundData, RoundKey, checkpoint_dir, read_round, write_round
-from pipeline.store.provenance import code_revision, library_versions
+from pipeline.store.provenance import code_revision, library_versions, process_account
 from pipeline.store.record import DiagramAttrs, LayerAttrs, RunAttrs
 from pipeline.topology import LayerPersistence, network_persistence
 from pipeline.topology.eta import EtaCount, aggregate, counted
@@ -300,6 +300,7 @@ def record(r: Round, trained: TrainResult, t0: float) -> RoundData:
     total = sum(int(np.prod(w.shape)) for w in r.weights)
     kept = sum(int(r.masks[w.name].sum()) for w in r.weights)
     last = trained.history[-1]
+    wall = time.perf_counter() - t0
     attrs = RunAttrs(
         run_hash=r.key.run_hash,
         arch=r.key.arch,
@@ -328,8 +329,9 @@ def record(r: Round, trained: TrainResult, t0: float) -> RoundData:
         versions=library_versions(),
         code_revision=code_revision(),
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        wall_seconds=time.perf_counter() - t0,
+        wall_seconds=wall,
         **_retention_totals(r.retention),
+        **process_account(wall, r.data.device.type == "cuda"),
     )
     return RoundData(
         attrs=attrs,

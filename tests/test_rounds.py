@@ -257,3 +257,20 @@ def test_a_torchvision_classifier_runs_imp_and_timp_rounds(tmp_path):
         tree = tree_edges(w, dense.weights[w.name], dense.masks[w.name])
         assert timp.masks[w.name].ravel()[tree].all(), w.name
     assert timp.attrs.tree_kept == 1.0 and imp.attrs.tree_kept < 1.0
+
+
+def test_every_round_records_what_it_cost_and_the_jobs_table_sums_it(tiny):
+    import socket
+
+    from pipeline.report.collect import collect
+    from pipeline.report.tables import jobs_table
+
+    files = [_round(tiny, "imp", 0), _round(tiny, "imp", 1), _round(tiny, "timp", 1)]
+    attrs = [read_round(f).attrs for f in files]
+    for a in attrs:
+        assert a.node == socket.gethostname() and a.job_ids == "" and a.requeues == 0 and a.gpus == 0
+        assert 0 < a.elapsed_s == a.wall_seconds and a.peak_rss_mb > 100 and a.queue_wait_s == 0
+    table = jobs_table(collect(files)).set_index("method")
+    assert list(table.index) == ["imp", "timp", "dense"] and (table["rounds"] == 1).all()
+    assert table.loc["dense", "wall_h"] == pytest.approx(attrs[0].elapsed_s / 3600)
+    assert (table["gpu_h"] == 0).all() and (table["attempts"] == 1).all()

@@ -27,6 +27,7 @@ from typing import Any
 import submitit
 
 from pipeline.config import ConfigError, LauncherConfig, load_config, run_spec
+from pipeline.launch.accounting import slurm_account, write_account
 from pipeline.launch.executors import RESOURCE_KEYS, make_executor, resources_for
 from pipeline.launch.jobs import RoundJob
 from pipeline.launch.poll import SharedWatcher
@@ -205,6 +206,7 @@ def launch_round(
     record = job_record(out)
     adopted = _adopt(record) if backend == "slurm" else None  # a local job can be waited on only by its launcher
     submitted, temporary = adopted if adopted else (None, launch_file(out))
+    attempts = [submitted.job_id] if submitted is not None else []
     slurm = backend == "slurm"
     watcher = SharedWatcher(scheduler_dir(config.launcher.log_dir), config.launcher.scheduler_poll_s) if slurm else None
     interval = poll_s if poll_s is not None else config.launcher.poll_s
@@ -216,6 +218,7 @@ def launch_round(
                 folder = submitit_folder(config.launcher.log_dir)
                 submitted = make_executor(backend, folder, requested, key.name).submit(job_for(temporary))
                 log.info("submitted %s job %s (logs: %s)", backend, submitted.job_id, submitted.paths.folder)
+                attempts.append(submitted.job_id)
                 if slurm:
                     _write_record(record, submitted, folder, temporary)
             if watcher is not None:
@@ -235,6 +238,10 @@ def launch_round(
                 getattr(requested, GROWS[state]),
             )  # fmt: skip
             submitted = None
+        if slurm:
+            account = slurm_account(attempts)
+            if account is not None:
+                write_account(temporary, account)
         os.replace(temporary, out)
         _clean(out)
         return out

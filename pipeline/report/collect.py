@@ -21,12 +21,14 @@ from pipeline.store.runfile import datasets_dict, diagram_attrs, open_checked, r
 RUN_KEYS = ["arch", "dataset", "run_hash", "trial"]
 PRUNE_TIME = ("tree_kept", "tree_kept_params", "np_retained")
 """What a round's pruning step kept of the previous round's tree and NP (NaN for round 0)."""
+ACCOUNT = ("job_ids", "node", "requeues", "queue_wait_s", "elapsed_s", "peak_rss_mb", "gpus")
+"""What the round's job cost (``RunAttrs``; missing in files written before it was recorded)."""
 
 
 @dataclass
 class Collection:
     rounds: pd.DataFrame  # one row per (round file, method); eta_tau_weights: η_τ in weights (conv: params);
-    # tree_kept, tree_kept_params, np_retained: PRUNE_TIME
+    # tree_kept, tree_kept_params, np_retained: PRUNE_TIME; ACCOUNT; trained_as: the file's own method
     layers: pd.DataFrame  # one row per (round file, method, layer graph)
     epochs: pd.DataFrame  # one row per (round file, method, epoch, layer graph or "total")
 
@@ -59,6 +61,8 @@ def collect(paths: Iterable[str | Path]) -> Collection:
                 }
                 | {"eta_tau_weights": present / max(kept_by_tree, 1)}
                 | {key: np.nan if attrs[key] is None else attrs[key] for key in PRUNE_TIME}
+                | {key: attrs[key] for key in ACCOUNT}
+                | {"trained_as": attrs.method}
             )
             for position, (name, g) in enumerate(graphs.items()):
                 layers.append(

@@ -143,3 +143,28 @@ def tree_kept_table(collection: Collection) -> pd.DataFrame:
     ]
     kept_np = compare(rounds, "np_retained", reference=None)[["np_retained", "np_retained_low", "np_retained_high"]]
     return pd.concat([table, params, kept_np], axis=1)
+
+
+@register_table("jobs")
+def jobs_table(collection: Collection) -> pd.DataFrame:
+    """What the rounds cost, per pair and method (the dense rounds once, as ``dense``): rounds,
+    scheduler attempts, requeues, wall and GPU hours, hours queued, the largest peak memory."""
+    rounds = collection.rounds.drop_duplicates("file")
+    rounds = rounds.assign(
+        method=rounds["trained_as"],
+        attempts=rounds["job_ids"].map(lambda ids: len(str(ids).split(",")) if ids else 1),
+        wall_h=rounds["elapsed_s"].astype(float) / 3600,
+        gpu_h=rounds["elapsed_s"].astype(float) * rounds["gpus"].astype(float) / 3600,
+        queue_h=rounds["queue_wait_s"].astype(float) / 3600,
+    )
+    grouped = _grouped(rounds, ["arch", "dataset", "method"])
+    table = grouped.agg(
+        rounds=("file", "size"),
+        attempts=("attempts", "sum"),
+        requeues=("requeues", "sum"),
+        wall_h=("wall_h", "sum"),
+        gpu_h=("gpu_h", "sum"),
+        queue_h=("queue_h", "sum"),
+        peak_rss_mb=("peak_rss_mb", "max"),
+    ).reset_index()
+    return table.assign(method=table["method"].astype(str))

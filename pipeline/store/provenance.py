@@ -1,10 +1,14 @@
-"""Where a result came from: library versions and the code revision."""
+"""Where a result came from: library versions, the code revision, and the process that made it."""
 
 from __future__ import annotations
 
+import os
 import platform
+import resource
+import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numba
@@ -39,3 +43,16 @@ def code_revision() -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def process_account(wall_s: float, cuda: bool) -> dict[str, Any]:
+    """The round's cost as its own process sees it (the inline and local backends keep this)."""
+    return {
+        "job_ids": os.environ.get("SLURM_JOB_ID", ""),
+        "node": socket.gethostname(),
+        "requeues": int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0),
+        "queue_wait_s": 0.0,
+        "elapsed_s": wall_s,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "gpus": int(cuda),
+    }

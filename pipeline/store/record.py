@@ -94,6 +94,13 @@ class RunAttrs(Record):
         "NP the pruning step kept: total NP of the previous round's trained weights under the new masks "
         "over that under the old"
     )
+    job_ids: str | None = optional("SLURM job ids of every attempt, comma-separated (empty: inline or local)")
+    node: str | None = optional("where the round ran: SLURM's node list, else the host name")
+    requeues: int | None = optional("times SLURM requeued the job (preemption, time limit) before it finished")
+    queue_wait_s: float | None = optional("seconds the finishing job waited in the queue (SLURM; 0 otherwise)")
+    elapsed_s: float | None = optional("seconds of every attempt as the scheduler counts them (else the process's)")
+    peak_rss_mb: float | None = optional("peak memory in MiB: SLURM's MaxRSS of the finishing job, else the process's")
+    gpus: int | None = optional("GPUs allocated to the finishing job (SLURM), else 1 on a CUDA device and 0 on a CPU")
 
 
 @dataclass(frozen=True)

@@ -220,8 +220,10 @@ def test_a_round_out_of_memory_is_retried_with_more_memory(tmp_path):
         launch_round(path, key, out=out, previous=None, resources={"mem_mb": 100})
     finally:
         logging.getLogger("pipeline.launch").removeHandler(handler)
-    assert read_round(out).attrs.round == 0
     retries = [r for r in records if "OUT_OF_MEMORY: resubmitting with mem_mb" in r]
+    attrs = read_round(out).attrs
+    assert attrs.round == 0 and len(attrs.job_ids.split(",")) == len(retries) + 1
+    assert attrs.peak_rss_mb > 100 and attrs.elapsed_s > 0 and attrs.queue_wait_s >= 0 and attrs.node == "vm"
     assert retries and retries[0].endswith("mem_mb = 200"), records
     wait_until(lambda: _jobs_by_name({key.name}, since)[key.name][-1] != "RUNNING", 60, "the last job to end")
     states = _jobs_by_name({key.name}, since)[key.name]
