@@ -70,7 +70,7 @@ def slurm_account(job_ids: Sequence[str], settle_s: float = 30.0) -> dict[str, A
         "node": last["NodeList"],
         "queue_wait_s": max(0.0, _seconds_between(last["Submit"], last["Start"])),
         "elapsed_s": float(sum(int(r["ElapsedRaw"] or 0) for r in allocations.values())),
-        "peak_rss_mb": max((_mib(r["MaxRSS"]) for r in steps), default=0.0),
+        "peak_rss_mb": max((_mib(r["MaxRSS"]) for r in steps), default=0.0) or None,  # None: not gathered
         "gpus": _gpus(last["AllocTRES"]),
     }
 
@@ -81,4 +81,5 @@ def write_account(path: Path, account: dict[str, Any]) -> None:
 
     with h5py.File(path, "a") as f:
         for key, value in account.items():
-            f.attrs[key] = value
+            if value is not None:  # a site that gathers no MaxRSS keeps the job's own peak
+                f.attrs[key] = value

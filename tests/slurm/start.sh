@@ -141,7 +141,8 @@ GresTypes=gpu
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStorageTRES=gres/gpu
-JobAcctGatherType=jobacct_gather/none
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=1
 EnforcePartLimits=ALL
 SchedulerParameters=bf_interval=2,sched_interval=2
 KillWait=5
