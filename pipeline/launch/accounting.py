@@ -16,7 +16,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-FINAL = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL")
+FINAL = (
+    "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
+    "REVOKED",
+)  # fmt: skip
 
 
 def _mib(text: str) -> float:
@@ -34,21 +37,23 @@ def _seconds_between(start: str, end: str) -> float:
         return 0.0
 
 
-def _gpus(tres: str) -> int:
+def _gpus(tres: str) -> int | None:
+    """GPUs in AllocTRES (``gres/gpu=2`` or ``gres/gpu:a100=2``); None where the site does not
+    account GPUs (the job's own count stands)."""
     for item in tres.split(","):
-        if item.startswith("gres/gpu="):
+        if item.startswith("gres/gpu") and "=" in item:
             return int(item.split("=")[1])
-    return 0
+    return None
 
 
 def _sacct(job_ids: Sequence[str]) -> list[dict[str, str]]:
     fields = ["JobID", "State", "NodeList", "Submit", "Start", "ElapsedRaw", "MaxRSS", "AllocTRES"]
-    command = ["sacct", "-n", "-P", "-o", ",".join(fields), "-j", ",".join(job_ids)]
+    command = ["sacct", "-n", "-P", "--duplicates", "-o", ",".join(fields), "-j", ",".join(job_ids)]
     out = subprocess.run(command, capture_output=True, text=True, timeout=60).stdout
     return [dict(zip(fields, line.split("|"), strict=False)) for line in out.splitlines() if line.strip()]
 
 
-def slurm_account(job_ids: Sequence[str], settle_s: float = 30.0) -> dict[str, Any] | None:
+def slurm_account(job_ids: Sequence[str], settle_s: float = 10.0) -> dict[str, Any] | None:
     """The scheduler's account of a round's attempts (the last one finished it). A job's result
     file appears before SLURM closes its record: ask again, every 2 s, until it is final."""
     deadline = time.monotonic() + settle_s
@@ -57,9 +62,9 @@ def slurm_account(job_ids: Sequence[str], settle_s: float = 30.0) -> dict[str, A
             rows = _sacct(job_ids)
         except (OSError, subprocess.SubprocessError):
             return None
-        allocations = {r["JobID"]: r for r in rows if "." not in r["JobID"]}
-        last = allocations.get(job_ids[-1])
-        if (last is not None and last["State"].split()[0] in FINAL) or time.monotonic() > deadline:
+        allocations = [r for r in rows if "." not in r["JobID"]]  # every run, requeues included
+        last = next((r for r in reversed(allocations) if r["JobID"] == job_ids[-1]), None)
+        if (last is not None and (last["State"].split() or [""])[0] in FINAL) or time.monotonic() > deadline:
             break
         time.sleep(2.0)
     if last is None:
@@ -69,7 +74,7 @@ def slurm_account(job_ids: Sequence[str], settle_s: float = 30.0) -> dict[str, A
         "job_ids": ",".join(job_ids),
         "node": last["NodeList"],
         "queue_wait_s": max(0.0, _seconds_between(last["Submit"], last["Start"])),
-        "elapsed_s": float(sum(int(r["ElapsedRaw"] or 0) for r in allocations.values())),
+        "elapsed_s": float(sum(int(r["ElapsedRaw"] or 0) for r in allocations)),
         "peak_rss_mb": max((_mib(r["MaxRSS"]) for r in steps), default=0.0) or None,  # None: not gathered
         "gpus": _gpus(last["AllocTRES"]),
     }
@@ -79,7 +84,7 @@ def write_account(path: Path, account: dict[str, Any]) -> None:
     """Write the scheduler's account over the job's own into a round file (not yet in place)."""
     import h5py
 
-    with h5py.File(path, "a") as f:
+    with h5py.File(path, "r+") as f:
         for key, value in account.items():
             if value is not None:  # a site that gathers no MaxRSS keeps the job's own peak
                 f.attrs[key] = value

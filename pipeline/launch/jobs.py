@@ -67,3 +67,4 @@ def sole_writer(directory: str | None) -> Iterator[None]:
         except BlockingIOError:
             raise RuntimeError(f"another job is writing this round's checkpoints (it holds {lock})") from None
         yield
+        lock.unlink(missing_ok=True)  # the round is written; unlinked while held, so no two holders

@@ -12,6 +12,7 @@ the round adopts that job instead of submitting a second one. Remote tracebacks 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import os
@@ -19,28 +20,29 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import submitit
 
-from pipeline.config import ConfigError, LauncherConfig, load_config, run_spec
+from pipeline.config import Config, ConfigError, LauncherConfig, load_config, run_spec
 from pipeline.launch.accounting import slurm_account, write_account
 from pipeline.launch.executors import RESOURCE_KEYS, make_executor, resources_for
 from pipeline.launch.jobs import RoundJob
-from pipeline.launch.poll import SharedWatcher
+from pipeline.launch.poll import INCOMPLETE, SharedWatcher
 from pipeline.prune import get_method
 from pipeline.store.key import RoundKey
 from pipeline.store.paths import (
     attempt_files,
     checkpoint_dir,
-    checkpoint_lock,
     job_record,
     launch_file,
+    launcher_lock,
     scheduler_dir,
-    sibling_partial,
     submitit_folder,
 )
 
@@ -59,95 +61,116 @@ def _raise_cancelled(signum: int, frame: FrameType | None) -> None:
     raise Cancelled(signum)
 
 
-INCOMPLETE = ("READY", "PENDING", "RUNNING", "REQUEUED", "COMPLETING", "PREEMPTED", "CONFIGURING", "SUSPENDED")
-"""SLURM states of a job that may still write its result."""
-
 GROWS = {"OUT_OF_MEMORY": "mem_mb", "TIMEOUT": "time_min"}
 """Final states a resubmission with twice the resource can mend, and the resource."""
 
 
-def _wait(job: submitit.Job, interval: float, scheduler_s: float) -> None:
+def _wait(job: submitit.Job, interval: float) -> None:
     """Block until the job is done: its result file appears, or the scheduler says it ended
-    (cancelled, out of memory, node failure: jobs that never write a result)."""
-    last_check = time.monotonic()
-    while True:
-        force = time.monotonic() - last_check >= scheduler_s
-        if job.done(force_check=force):
-            return
-        if force:
-            last_check = time.monotonic()
+    (cancelled, out of memory, node failure: jobs that never write a result). The scheduler is
+    asked at most once per ``scheduler_poll_s`` for all launchers (``poll.SharedWatcher``)."""
+    while not job.done():
         time.sleep(interval)
 
 
-def _final_state(job: submitit.Job) -> str:
-    """Why a job ended without a result, first word only ("CANCELLED by 0" -> CANCELLED).
+def _slurm_states(job_id: str) -> set[str]:
+    """Every state ``sacct`` reports for a job and its steps (an OOM-killed step leaves the
+    allocation FAILED and only the step OUT_OF_MEMORY), and ``squeue``'s view when the
+    accounting database does not know the job yet."""
+    states = set()
+    for command in (["sacct", "-n", "-P", "-o", "State", "-j", job_id], ["squeue", "-h", "-j", job_id, "-o", "%T"]):
+        try:
+            out = subprocess.run(command, capture_output=True, text=True, timeout=60).stdout
+        except (OSError, subprocess.SubprocessError):
+            continue
+        states |= {line.split()[0].upper() for line in out.splitlines() if line.strip()}
+        if states:
+            break
+    return states
 
-    A SLURM job killed for memory is FAILED as an allocation and OUT_OF_MEMORY only in its
-    step, which submitit's watcher does not read: one ``sacct`` call over the steps decides.
-    """
-    state = (job.watcher.get_state(job.job_id, mode="cache") or "UNKNOWN").split()[0].upper()
+
+def _final_state(job: submitit.Job, err: Exception) -> str:
+    """Why a job ended without a result: a state of ``GROWS`` if a bigger job may mend it."""
+    if "timed-out" in str(err):  # submitit gave up requeueing inside the job
+        return "TIMEOUT"
     if not isinstance(job, submitit.SlurmJob):
-        return state
-    try:
-        out = subprocess.run(
-            ["sacct", "-n", "-P", "-o", "State", "-j", job.job_id], capture_output=True, text=True, timeout=60
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return state
-    states = {line.split()[0].upper() for line in out.splitlines() if line.strip()}
-    return next((grown for grown in GROWS if grown in states), state)
+        return "ENDED"
+    states = _slurm_states(job.job_id)
+    return next((grown for grown in GROWS if grown in states), "/".join(sorted(states)) or "UNKNOWN")
 
 
-def _write_record(record: Path, job: submitit.Job, folder: Path, temporary: Path) -> None:
-    """Which job writes this round, where: written atomically beside the output."""
-    payload = {"job_id": job.job_id, "folder": str(folder.resolve()), "temporary": str(temporary.resolve())}
-    partial = sibling_partial(record)
-    partial.write_text(json.dumps(payload))
-    partial.replace(record)
+@dataclass
+class JobRecord:
+    """Which jobs tried this round and with what: written atomically beside the output, so a
+    relaunch adopts the live job and keeps what the attempts learned."""
+
+    job_ids: list[str]
+    folder: str
+    temporary: str
+    mem_mb: int
+    time_min: int
+
+    def write(self, path: Path) -> None:
+        partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
+        partial.write_text(json.dumps(asdict(self)))
+        partial.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> JobRecord | None:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError) as err:
+            log.warning("unreadable job record %s (%s): submitting the round anew", path, err)
+            return None
+
+    @property
+    def job(self) -> submitit.Job:
+        return submitit.SlurmJob(self.folder, self.job_ids[-1])
 
 
-def _adopt(record: Path) -> tuple[submitit.Job, Path] | None:
-    """The job a previous launcher submitted for this round, if it is still worth waiting on:
-    pending, running, or finished with a result. One ``sacct`` call; None: submit anew."""
-    if not record.exists():
-        return None
-    try:
-        payload = json.loads(record.read_text())
-        job = submitit.SlurmJob(payload["folder"], str(payload["job_id"]))
-        temporary = Path(payload["temporary"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        log.warning("unreadable job record %s (%s): submitting the round anew", record, err)
-        return None
+def _adopt(record: JobRecord) -> bool:
+    """Whether the recorded job is worth waiting on: it finished with a result that is a
+    success, or the scheduler still runs it (or closes it)."""
+    job = record.job
     if job.paths.result_pickle.exists():
         try:
             job.result()
         except Exception:  # its result is a failure: a rerun should try again, not repeat it
             log.info("the previous launcher's job %s failed: submitting the round anew", job.job_id)
-            return None
-        if temporary.exists():
+            return False
+        if Path(record.temporary).exists():
             log.info("taking the result of job %s, which finished after its launcher was gone", job.job_id)
-            return job, temporary
-        return None
-    state = job.watcher.get_state(job.job_id, mode="force").split()[0].upper()
-    if state in INCOMPLETE:
-        log.info("adopting job %s (%s) of a previous launcher instead of submitting the round again", job.job_id, state)
-        return job, temporary
-    log.info("the previous launcher's job %s ended %s without a result: submitting the round anew", job.job_id, state)
-    return None
+            return True
+        return False
+    states = _slurm_states(job.job_id)
+    if states & {*INCOMPLETE, "COMPLETED"}:  # COMPLETED: the result file may still be on its way
+        log.info(
+            "adopting job %s (%s) of a previous launcher instead of submitting the round again",
+            job.job_id,
+            "/".join(sorted(states)),
+        )
+        return True
+    log.info(
+        "the previous launcher's job %s ended %s without a result: submitting anew",
+        job.job_id,
+        "/".join(sorted(states)) or "unknown to SLURM",
+    )
+    return False
 
 
-def _finish(job: submitit.Job, interval: float, scheduler_s: float) -> str | None:
+def _finish(job: submitit.Job, interval: float) -> str | None:
     """Wait for the job; None when it succeeded, else the final state a bigger job may mend."""
-    _wait(job, interval, scheduler_s)
+    _wait(job, interval)
     try:
         job.result()
-    except submitit.core.utils.FailedJobError as err:
-        raise RuntimeError(f"job {job.job_id} failed:\n{err}") from None
-    except submitit.core.utils.UncompletedJobError as err:
-        state = _final_state(job)
+    except submitit.core.utils.UncompletedJobError as err:  # FailedJobError too: it is a subclass
+        state = _final_state(job, err)
         if state in GROWS:
             return state
-        raise RuntimeError(f"job {job.job_id} did not complete ({state}):\n{err}") from None
+        verb = "failed" if isinstance(err, submitit.core.utils.FailedJobError) else f"did not complete ({state})"
+        raise RuntimeError(f"job {job.job_id} {verb}:\n{err}") from None
     return None
 
 
@@ -158,8 +181,26 @@ def _grown(requested: LauncherConfig, state: str) -> LauncherConfig:
 
 def _clean(out: Path) -> None:
     """The round is complete: remove its job record and what dead attempts left behind."""
-    for path in (*attempt_files(out), job_record(out), checkpoint_lock(checkpoint_dir(out))):
+    for path in (*attempt_files(out), job_record(out)):
         path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _sole_launcher(out: Path) -> Iterator[bool]:
+    """One launcher per round at a time (a killed Snakemake leaves its launchers running; the
+    rerun's launcher of the same round waits for the old one). Yields whether the round is
+    already done by then."""
+    lock = launcher_lock(out)
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another launcher of this round is running: waiting for it")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield out.exists()
+        finally:
+            lock.unlink(missing_ok=True)  # while holding it: a later launcher opens a new file
 
 
 def launch_round(
@@ -177,7 +218,7 @@ def launch_round(
     ``resources`` override the config's launcher settings (``RESOURCE_KEYS``; None: unset).
     Under SLURM a job a killed launcher left running is adopted, not duplicated; a job that
     ends OUT_OF_MEMORY or TIMEOUT is resubmitted with twice that resource, ``launcher.retries``
-    times at most.
+    times at most (counting the attempts a killed launcher made).
     """
     config = load_config(config_path)
     spec = run_spec(config, key.arch, key.dataset, key.trial)
@@ -186,9 +227,32 @@ def launch_round(
             f"the configuration hashes this run to {spec.run_hash}, but its output path says {key.run_hash}: "
             "the path is stale; let the workflow recompute its targets"
         )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handlers = {s: signal.signal(s, _raise_cancelled) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with _sole_launcher(out) as done:
+            if done:
+                log.info("%s was completed by the previous launcher of this round", out)
+                return out
+            return _launch(config, config_path, key, out, previous, backend, resources, poll_s)
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+
+
+def _launch(
+    config: Config,
+    config_path: Path,
+    key: RoundKey,
+    out: Path,
+    previous: Path | None,
+    backend: str | None,
+    resources: dict[str, Any] | None,
+    poll_s: float | None,
+) -> Path:
+    """The round's job from submission (or adoption) to its file in place."""
     backend = backend or config.launcher.backend
     requested = resources_for(config.launcher, **(resources or {}))
-    out.parent.mkdir(parents=True, exist_ok=True)
     follows = get_method(key.method).follows if key.method else None
     reference = key.of_method(follows).file(config.results) if follows else None
 
@@ -202,64 +266,88 @@ def launch_round(
             checkpoint_dir=str(checkpoint_dir(out).resolve()),
         )
 
-    handlers = {s: signal.signal(s, _raise_cancelled) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    record = job_record(out)
-    adopted = _adopt(record) if backend == "slurm" else None  # a local job can be waited on only by its launcher
-    submitted, temporary = adopted if adopted else (None, launch_file(out))
-    attempts = [submitted.job_id] if submitted is not None else []
     slurm = backend == "slurm"
+    record_path = job_record(out)
+    record = JobRecord.read(record_path) if slurm else None
+    submitted: submitit.Job | None = None
+    temporary = launch_file(out)
+    job_ids: list[str] = []
+    if record is not None:
+        job_ids = list(record.job_ids)
+        requested = replace(requested, mem_mb=record.mem_mb, time_min=record.time_min)
+        if _adopt(record):
+            submitted, temporary = record.job, Path(record.temporary)
     watcher = SharedWatcher(scheduler_dir(config.launcher.log_dir), config.launcher.scheduler_poll_s) if slurm else None
     interval = poll_s if poll_s is not None else config.launcher.poll_s
+    finished = False
     try:
         if backend == "inline":
             job_for(temporary)()
-        for attempt in range(config.launcher.retries + 1 if backend != "inline" else 0):
+        while backend != "inline":
             if submitted is None:
                 folder = submitit_folder(config.launcher.log_dir)
                 submitted = make_executor(backend, folder, requested, key.name).submit(job_for(temporary))
                 log.info("submitted %s job %s (logs: %s)", backend, submitted.job_id, submitted.paths.folder)
-                attempts.append(submitted.job_id)
+                job_ids.append(submitted.job_id)
                 if slurm:
-                    _write_record(record, submitted, folder, temporary)
+                    folder_text, temp_text = str(folder.resolve()), str(temporary.resolve())
+                    JobRecord(job_ids, folder_text, temp_text, requested.mem_mb, requested.time_min).write(record_path)
             if watcher is not None:
                 submitted.watcher = watcher
                 watcher.register_job(submitted.job_id)
-            state = _finish(submitted, interval, config.launcher.scheduler_poll_s)
+            state = _finish(submitted, interval)
+            if watcher is not None:
+                watcher.forget(submitted.job_id)
             if state is None:
                 break
-            if attempt == config.launcher.retries:
+            tries = len(job_ids) if slurm else 1
+            if tries > config.launcher.retries:
                 raise RuntimeError(
-                    f"job {submitted.job_id} ended {state} {attempt + 1} times (launcher.retries = "
-                    f"{config.launcher.retries}); last {GROWS[state]} = {getattr(requested, GROWS[state])}"
+                    f"job {submitted.job_id} ended {state} after {tries} attempts (launcher.retries = "
+                    f"{config.launcher.retries}); its {GROWS[state]} was {getattr(requested, GROWS[state])}"
                 )
             requested = _grown(requested, state)
+            resource = GROWS[state]
             log.warning(
-                "job %s ended %s: resubmitting with %s = %s", submitted.job_id, state, GROWS[state],
-                getattr(requested, GROWS[state]),
-            )  # fmt: skip
+                "job %s ended %s: resubmitting with %s = %s",
+                submitted.job_id,
+                state,
+                resource,
+                getattr(requested, resource),
+            )
             submitted = None
+        finished = True
         if slurm:
-            account = slurm_account(attempts)
-            if account is not None:
-                write_account(temporary, account)
+            _account(temporary, job_ids)
         os.replace(temporary, out)
         _clean(out)
         return out
     except Cancelled as cancelled:
-        if submitted is not None:
+        if submitted is not None and not finished:
             log.warning("%s: cancelling job %s", cancelled, submitted.job_id)
             submitted.cancel(check=False)
-            record.unlink(missing_ok=True)
+            record_path.unlink(missing_ok=True)
         raise
     except RuntimeError:
-        record.unlink(missing_ok=True)  # a failed job: the next run submits anew
+        if submitted is not None:
+            submitted.cancel(check=False)  # a state that is no final one must not leave a job behind
+        record_path.unlink(missing_ok=True)  # a failed job: the next run submits anew
         raise
     finally:
         if submitted is not None and watcher is not None:
             watcher.forget(submitted.job_id)
-        for s, handler in handlers.items():
-            signal.signal(s, handler)
-        temporary.unlink(missing_ok=True)
+        if not finished:
+            temporary.unlink(missing_ok=True)
+
+
+def _account(temporary: Path, job_ids: list[str]) -> None:
+    """The scheduler's account into the round's file; never what fails a finished round."""
+    try:
+        account = slurm_account(job_ids)
+        if account is not None:
+            write_account(temporary, account)
+    except Exception as err:  # sacct's formats vary by site: log, keep the round
+        log.warning("could not record the scheduler's account of jobs %s: %s", ",".join(job_ids), err)
 
 
 def build_parser() -> argparse.ArgumentParser:

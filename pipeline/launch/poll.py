@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import subprocess
 import time
 from pathlib import Path
 
 from submitit.slurm.slurm import SlurmInfoWatcher
 
-from pipeline.store.paths import sibling_partial
-
 log = logging.getLogger("pipeline.launch")
 
 ANSWER = "sacct.out"
+INCOMPLETE = (
+    "PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "COMPLETING", "CONFIGURING", "SUSPENDED",
+    "RESIZING", "STAGE_OUT", "SIGNALING", "PREEMPTED",
+)  # fmt: skip
+"""SLURM states of a job that may still write its result (more than submitit's own list)."""
 
 
 def _age(path: Path) -> float:
@@ -50,6 +54,12 @@ class SharedWatcher(SlurmInfoWatcher):
         super().register_job(job_id)
         (self.active / job_id).touch()
 
+    def is_done(self, job_id: str, mode: str = "standard") -> bool:
+        """Done once the shared answer shows a final state (a job it does not list yet, UNKNOWN,
+        is waited on: the next refresh includes every registered job)."""
+        state = self.get_state(job_id, mode=mode).split()[0].upper()
+        return state not in (*INCOMPLETE, "UNKNOWN")
+
     def forget(self, job_id: str) -> None:
         """The launcher stopped waiting on ``job_id``: leave it out of later queries."""
         (self.active / job_id).unlink(missing_ok=True)
@@ -75,6 +85,8 @@ class SharedWatcher(SlurmInfoWatcher):
 
     def _refresh(self, answer: Path) -> None:
         ids = sorted({p.name for p in self.active.iterdir()} | (self._registered - self._finished))
+        if not ids:
+            return
         command = ["sacct", "-o", "JobID,State,NodeList", "--parsable2", "-j", ",".join(ids)]
         self._num_calls += 1
         try:
@@ -83,6 +95,14 @@ class SharedWatcher(SlurmInfoWatcher):
             log.warning("sacct failed (%s); job states may be stale", err)
             answer.touch()  # the others wait an interval before trying again
             return
-        partial = sibling_partial(answer)
+        partial = answer.with_name(f"{answer.name}.partial-{os.getpid()}")
         partial.write_bytes(output)
         partial.replace(answer)
+        self._prune(output)
+
+    def _prune(self, output: bytes) -> None:
+        """Drop from later queries the registered jobs this answer shows ended (a launcher that
+        was killed never unregisters its job)."""
+        for job_id, info in self.read_info(output).items():
+            if info.get("State", "").split()[0:1] and info["State"].split()[0].upper() not in INCOMPLETE:
+                (self.active / job_id).unlink(missing_ok=True)

@@ -158,13 +158,14 @@ def jobs_table(collection: Collection) -> pd.DataFrame:
         queue_h=rounds["queue_wait_s"].astype(float) / 3600,
     )
     grouped = _grouped(rounds, ["arch", "dataset", "method"])
+    total = lambda column: (column, lambda v: v.astype(float).sum(min_count=1))  # noqa: E731 - NaN: none recorded
     table = grouped.agg(
         rounds=("file", "size"),
         attempts=("attempts", "sum"),
-        requeues=("requeues", "sum"),
-        wall_h=("wall_h", "sum"),
-        gpu_h=("gpu_h", "sum"),
-        queue_h=("queue_h", "sum"),
+        requeues=total("requeues"),
+        wall_h=total("wall_h"),
+        gpu_h=total("gpu_h"),
+        queue_h=total("queue_h"),
         peak_rss_mb=("peak_rss_mb", "max"),
     ).reset_index()
     return table.assign(method=table["method"].astype(str))

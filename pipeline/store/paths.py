@@ -114,9 +114,22 @@ def job_record(out: str | Path) -> Path:
 
 
 def attempt_files(out: str | Path) -> list[Path]:
-    """Temporary files of every attempt at ``out``: launch targets and partial writes."""
+    """Temporary files of every attempt at ``out``: launch targets, their partial writes, partial
+    records."""
     out = Path(out)
-    return sorted([*out.parent.glob(f".{out.name}.launch-*"), *out.parent.glob(f".{out.name}.partial-*")])
+    patterns = (
+        f".{out.name}.launch-*",
+        f"..{out.name}.launch-*",
+        f".{out.name}.partial-*",
+        f".{out.name}.job.partial-*",
+    )
+    return sorted({p for pattern in patterns for p in out.parent.glob(pattern)})
+
+
+def launcher_lock(out: str | Path) -> Path:
+    """The lock of the one launcher of ``out`` at a time."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.launcher")
 
 
 def scheduler_dir(log_dir: str | Path) -> Path:

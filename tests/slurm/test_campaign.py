@@ -100,7 +100,7 @@ def test_a_killed_launchers_job_is_adopted_and_the_round_trains_once(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     assert orphan in squeue_ids(), "kill -9 of a launcher leaves its job running"
     records = list((tmp_path / "results/runs").rglob(".round0.h5.job"))
-    assert len(records) == 1 and json.loads(records[0].read_text())["job_id"] == orphan
+    assert len(records) == 1 and json.loads(records[0].read_text())["job_ids"] == [orphan]
 
     result = profile_run(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
