@@ -42,6 +42,7 @@ from pipeline.store.paths import (
     job_record,
     launch_file,
     launcher_lock,
+    partial_file,
     scheduler_dir,
     submitit_folder,
 )
@@ -111,7 +112,7 @@ class JobRecord:
     time_min: int
 
     def write(self, path: Path) -> None:
-        partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
+        partial = partial_file(path)
         partial.write_text(json.dumps(asdict(self)))
         partial.replace(path)
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 import subprocess
 import time
 from pathlib import Path
 
 from submitit.slurm.slurm import SlurmInfoWatcher
+
+from pipeline.store.paths import partial_file
 
 log = logging.getLogger("pipeline.launch")
 
@@ -95,7 +96,7 @@ class SharedWatcher(SlurmInfoWatcher):
             log.warning("sacct failed (%s); job states may be stale", err)
             answer.touch()  # the others wait an interval before trying again
             return
-        partial = answer.with_name(f"{answer.name}.partial-{os.getpid()}")
+        partial = partial_file(answer)
         partial.write_bytes(output)
         partial.replace(answer)
         self._prune(output)

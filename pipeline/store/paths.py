@@ -121,7 +121,7 @@ def attempt_files(out: str | Path) -> list[Path]:
         f".{out.name}.launch-*",
         f"..{out.name}.launch-*",
         f".{out.name}.partial-*",
-        f".{out.name}.job.partial-*",
+        f"..{out.name}.job.partial-*",
     )
     return sorted({p for pattern in patterns for p in out.parent.glob(pattern)})
 

@@ -50,7 +50,7 @@ def test_a_completed_round_finds_every_file_its_dead_attempts_left(tmp_path):
         tmp_path / ".round1.h5.launch-1a2b3c4d",  # an attempt's file
         tmp_path / "..round1.h5.launch-1a2b3c4d.partial-4242",  # the job's partial write of it
         tmp_path / ".round1.h5.partial-17",  # an inline write
-        tmp_path / ".round1.h5.job.partial-99",  # a record being written
+        tmp_path / "..round1.h5.job.partial-99",  # a record being written
     ]
     for path in [*left, out, job_record(out), tmp_path / ".round10.h5.launch-ffff0000"]:
         path.touch()

@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from pipeline.store import RoundKey, read_round
-from tests.slurm.test_cluster import SLURM, job_ids, profile_run, settings, squeue_ids, wait_until
-from tests.workflow.conftest import ROOT, SNAKEMAKE, snakemake, snakemake_env, write_config
+from tests.slurm.test_cluster import SLURM, job_ids, profile_run, settings, squeue_ids, start_profile, wait_until
+from tests.workflow.conftest import ROOT, snakemake, write_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
@@ -57,20 +57,6 @@ def _leftovers(workdir: Path) -> list[Path]:
     return [p for p in (workdir / "results/runs").rglob(".*") if p.is_file()]
 
 
-def _start(workdir: Path) -> subprocess.Popen:
-    write_config(workdir, {"launcher": SLURM}, "slurm-test.yaml")
-    command = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--profile", str(ROOT / "slurm")]
-    command += ["--configfile", "config/config.yaml", "slurm-test.yaml"]
-    return subprocess.Popen(
-        command,
-        cwd=workdir,
-        env=snakemake_env(),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 def _launchers(session: int) -> list[int]:
     out = subprocess.run(["pgrep", "-s", str(session), "-f", "pipeline.launch round"], capture_output=True, text=True)
     return [int(pid) for pid in out.stdout.split()]
@@ -88,7 +74,7 @@ def test_a_killed_launchers_job_is_adopted_and_the_round_trains_once(tmp_path):
     write_config(
         tmp_path, settings(grid={"rounds": 1, "methods": ["imp"]}, training={"epochs": 400, "track_np": False})
     )
-    proc = _start(tmp_path)
+    proc = start_profile(tmp_path)
     try:
         wait_until(lambda: _running(tmp_path, 1), 180, "the dense round's job to checkpoint an epoch")
         (orphan,) = job_ids(tmp_path)
@@ -122,7 +108,7 @@ def test_killing_the_workflow_with_rounds_in_flight_trains_no_round_twice(tmp_pa
     slurm_dir, inline_dir = tmp_path / "slurm", tmp_path / "inline"
     for d in (slurm_dir, inline_dir):
         write_config(d, settings(grid=grid, training={"epochs": 30, "track_np": False}))
-    proc = _start(slurm_dir)
+    proc = start_profile(slurm_dir)
     try:
         wait_until(lambda: _running(slurm_dir, 2), 240, "both dense rounds to checkpoint an epoch")
     finally:

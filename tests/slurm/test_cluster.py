@@ -59,6 +59,22 @@ def profile_run(workdir: Path, *extra: str, timeout: float = 600) -> subprocess.
     )
 
 
+def start_profile(workdir: Path) -> subprocess.Popen:
+    """`snakemake --profile slurm` in the background, in a session of its own (to signal or kill
+    it with its launchers)."""
+    write_config(workdir, {"launcher": SLURM}, "slurm-test.yaml")
+    command = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--profile", str(ROOT / "slurm")]
+    command += ["--configfile", "config/config.yaml", "slurm-test.yaml"]
+    return subprocess.Popen(
+        command,
+        cwd=workdir,
+        env=snakemake_env(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def job_ids(workdir: Path) -> list[str]:
     """Every SLURM job the launchers of this workdir submitted (from the rule logs)."""
     ids = []
@@ -140,25 +156,7 @@ def test_a_failing_job_shows_its_traceback_and_fails_only_its_rules(tmp_path):
 def test_ctrl_c_cancels_the_running_jobs_and_the_rerun_finishes(tmp_path):
     config = settings(grid={"rounds": 1, "methods": ["imp"]}, training={"epochs": 150, "track_np": False})
     write_config(tmp_path, config)
-    write_config(tmp_path, {"launcher": SLURM}, "slurm-test.yaml")
-    command = [
-        SNAKEMAKE,
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--profile",
-        str(ROOT / "slurm"),
-        "--configfile",
-        "config/config.yaml",
-        "slurm-test.yaml",
-    ]
-    proc = subprocess.Popen(
-        command,
-        cwd=tmp_path,
-        env=snakemake_env(),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_profile(tmp_path)
     try:
         wait_until(lambda: job_ids(tmp_path) and set(job_ids(tmp_path)) <= squeue_ids(), 120, "a running round job")
         wait_until(
