@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import shutil
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -355,6 +356,7 @@ def run_round(
     reference: str | Path | None = None,
     checkpoint: str | Path | None = None,
     progress: bool | None = None,
+    finishing: AbstractContextManager[object] | None = None,
 ) -> Path:
     """Run one round and write its HDF5 file; returns the file's path.
 
@@ -362,7 +364,8 @@ def run_round(
     round, ``reference`` (a method that ``follows`` another) to that of the other method's
     round; ``checkpoint`` is the directory of the epoch checkpoints (default: beside ``out``).
     A launcher that writes to a temporary name passes the final output's, so that any later
-    attempt at the same round resumes from it.
+    attempt at the same round resumes from it. ``finishing`` wraps what follows training (the
+    record and the file: no checkpoint to resume from), e.g. a job's deferred timeout signal.
     """
     t0 = time.perf_counter()
     out = Path(out) if out is not None else key.file(config.results)
@@ -377,8 +380,10 @@ def run_round(
             Path(previous) if previous is not None else key.previous.file(config.results),
             Path(reference) if reference is not None else None,
         )
-    data = record(r, train_round(r, checkpoint, progress), t0)
-    write_round(out, data)
+    trained = train_round(r, checkpoint, progress)
+    with finishing or nullcontext():
+        data = record(r, trained, t0)
+        write_round(out, data)
     shutil.rmtree(checkpoint, ignore_errors=True)
     a = data.attrs
     log.info("%s: test_acc %.4f, compression %.2f, %.1fs", key.name, a.test_acc, a.compression, a.wall_seconds)

@@ -9,6 +9,7 @@ from typing import Any
 import submitit
 
 from pipeline.config import LauncherConfig
+from pipeline.launch.local import LocalExecutor
 
 RESOURCE_KEYS = ("gpus", "cpus", "mem_mb", "time_min", "partition", "account", "qos", "gpu_request", "max_requeues")
 """The launcher settings a rule may override for one job (the launcher's command-line options)."""
@@ -23,13 +24,13 @@ def resources_for(launcher: LauncherConfig, **overrides: Any) -> LauncherConfig:
 
 
 def make_executor(backend: str, folder: str | Path, resources: LauncherConfig, job_name: str) -> submitit.Executor:
-    """A LocalExecutor or a SlurmExecutor with the requested resources.
+    """A LocalExecutor (this package's: requeues as SLURM does) or a SlurmExecutor with the requested resources.
 
     ``AutoExecutor`` would pick SLURM whenever ``srun`` is on PATH; the backend is a config
     setting instead, so a laptop with SLURM client tools still runs locally when asked to.
     """
     if backend == "local":
-        executor = submitit.LocalExecutor(folder=folder, max_num_timeout=resources.max_requeues)
+        executor = LocalExecutor(folder=folder, max_num_timeout=resources.max_requeues)
         executor.update_parameters(timeout_min=resources.time_min, gpus_per_node=resources.gpus)
         return executor
     if backend != "slurm":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,8 +49,31 @@ class RoundJob(submitit.helpers.Checkpointable):
                 reference=self.reference,
                 checkpoint=self.checkpoint_dir,
                 progress=self.progress,
+                finishing=timeout_deferred(),
             )
         return str(path)
+
+
+@contextmanager
+def timeout_deferred() -> Iterator[None]:
+    """Hold the timeout signal while the trained round writes its record and file.
+
+    That part takes seconds and has no checkpoint to resume from: a requeue there would redo it
+    after a queue wait. The scheduler signals ``signal_delay_s`` before its hard limit, so the
+    round finishes inside that grace and a signal that came meanwhile is dropped; if the part
+    fails instead, the signal is handled then (checkpoint and requeue, as before).
+    """
+    timeout = submitit.JobEnvironment._usr_sig()
+    came: list[int] = []
+    handler = signal.signal(timeout, lambda signum, _frame: came.append(signum))
+    try:
+        yield
+    except BaseException:
+        signal.signal(timeout, handler)
+        if came and callable(handler):
+            handler(timeout, None)
+        raise
+    signal.signal(timeout, handler)
 
 
 @contextmanager
