@@ -5,7 +5,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-from pipeline.config import ConfigError, read_yaml
+from pipeline.fields import ConfigError, read_yaml
 
 min_version("9.0")
 

@@ -32,8 +32,8 @@ SCIPY_MAX_EDGES = 20_000_000
 def _one(name: str, repeat: int, with_scipy: bool) -> dict:
     import torch
 
+    from pipeline.analysis import analyze
     from pipeline.models.probe import graphs_of, probe
-    from pipeline.models.topology import analyze
     from pipeline.models.zoo import INPUT_SHAPE, build
     from pipeline.topology.diagram import spanning_forest
     from pipeline.topology.graphs import ConvLayer

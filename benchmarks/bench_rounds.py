@@ -18,9 +18,10 @@ from pathlib import Path
 import torch
 
 from benchmarks.bench_topology import machine
-from pipeline.config import load_config, run_spec
+from pipeline.config import load_config
 from pipeline.prune import get_method
 from pipeline.rounds import run_round
+from pipeline.runs import run_spec
 from pipeline.store import RoundKey, read_round
 
 

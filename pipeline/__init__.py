@@ -4,4 +4,4 @@ __version__ = "0.1.0"
 
 from pipeline.lazy import lazy_attributes
 
-__getattr__ = lazy_attributes(__name__, {"analyze": "pipeline.models.topology", "Analysis": "pipeline.models.topology"})
+__getattr__ = lazy_attributes(__name__, {"analyze": "pipeline.analysis", "Analysis": "pipeline.analysis"})

@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.config import Config, RunSpec, run_spec
+from pipeline.config import Config
 from pipeline.data import DeviceData, get_dataset_info, load_splits
 from pipeline.models import build_model, example_input, graphs_of, prunable_weights
 from pipeline.models.probe import PrunableWeight
 from pipeline.prune import get_method, prune_round
 from pipeline.prune.retention import TreeRetention, persistence_of, tree_retention, trees_of
+from pipeline.runs import RunSpec, run_spec
 from pipeline.store import DiagramRecord, RoundData, RoundKey, checkpoint_dir, read_round, write_round
 from pipeline.store.provenance import code_revision, library_versions, process_account
 from pipeline.store.record import DiagramAttrs, LayerAttrs, RunAttrs
@@ -372,9 +373,7 @@ def run_round(
     checkpoint = Path(checkpoint) if checkpoint is not None else checkpoint_dir(out)
     r = prepare(config, key)
     if key.previous is not None:
-        follows = get_method(key.method or "").follows
-        if reference is None and follows is not None:
-            reference = key.of_method(follows).file(config.results)
+        reference = reference or key.reference_file(config.results)
         prune(
             r,
             Path(previous) if previous is not None else key.previous.file(config.results),

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Config, load_config, run_spec
+from pipeline.config import Config, load_config
+from pipeline.runs import run_spec
 from pipeline.store import RoundKey
 
 

@@ -1,6 +1,8 @@
 import pytest
 
-from pipeline.config import ConfigError, load_config, run_spec
+from pipeline.config import load_config
+from pipeline.fields import ConfigError
+from pipeline.runs import run_spec
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,9 @@ import yaml
 
 from pipeline.cli.topology import add_convention_arguments, convention_from_arguments
 from pipeline.errors import first_line
+from pipeline.report.figures import plot_diagram
 from pipeline.report.formats import FORMATS, render
+from pipeline.store.analysis import AnalysisFile
 
 SOURCE_HELP = "give --torchvision NAME, --model MODULE:FACTORY, or --checkpoint FILE holding a whole saved module"
 
@@ -79,7 +81,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _input_shape(text: str | None, torchvision: bool) -> tuple[int, ...]:
-    from pipeline.models.zoo import INPUT_SHAPE
+    from pipeline.models.zoo import INPUT_SHAPE  # here: the zoo loads torch, which `--help` need not
 
     if text is None:
         if torchvision:
@@ -124,7 +126,7 @@ def _factory(spec: str) -> Any:
 
 def _construct(args: argparse.Namespace, kwargs: dict[str, Any]) -> Any:
     if args.torchvision:
-        from pipeline.models.zoo import build as build_torchvision
+        from pipeline.models.zoo import build as build_torchvision  # here: the zoo loads torch and torchvision
 
         return build_torchvision(args.torchvision, **kwargs)
     return _factory(args.model)(**kwargs)
@@ -132,9 +134,10 @@ def _construct(args: argparse.Namespace, kwargs: dict[str, Any]) -> Any:
 
 def build(args: argparse.Namespace) -> tuple[Any, str]:
     """The model the arguments name, its weights loaded, and a label for it."""
+    # here: torch loads only when a model is analysed, not for `python -m pipeline --help`
     from torch import nn
 
-    from pipeline.cli.checkpoint import load_into, load_module
+    from pipeline.cli.checkpoint import load_into, load_module  # here: loads torch
 
     if args.torchvision and args.model:
         raise ValueError("give --torchvision or --model, not both")
@@ -160,15 +163,13 @@ def build(args: argparse.Namespace) -> tuple[Any, str]:
 def _progress(enabled: bool):
     if not enabled:
         return None
-    from tqdm import tqdm
+    from tqdm import tqdm  # here: not for `python -m pipeline --help` (torch brings it when analysing)
 
     return lambda layers: tqdm(layers, desc="layers", unit="graph", file=sys.stderr, leave=False, disable=None)
 
 
 def _plot(result: Any, args: argparse.Namespace, label: str) -> None:
     """Diagrams of the chosen graphs (default: the first and the last) into --figures."""
-    from pipeline.report.figures import plot_diagram
-
     names = [g.name for g in result.graphs]
     if not names:
         raise ValueError(f"{label} has no weight graph to draw")
@@ -196,9 +197,10 @@ def _note_empty(result: Any, zeros: str) -> None:
 
 
 def run_analyze(args: argparse.Namespace) -> None:
+    # here: torch, and the analysis that loads it, only when a model is analysed (not for `--help`)
     import torch
 
-    from pipeline.models.topology import analyze
+    from pipeline.analysis import analyze  # here: loads torch
 
     if args.format == "h5" and args.output is None:
         raise ValueError("--format h5 writes a file: give --output FILE.h5")
@@ -213,8 +215,6 @@ def run_analyze(args: argparse.Namespace) -> None:
     example = torch.zeros(1, *shape, dtype=dtype)
     writer = None
     if args.format == "h5":
-        from pipeline.store.analysis import AnalysisFile
-
         attrs = {"model": label, "input_shape": ",".join(map(str, shape)), "convention": convention.name}
         writer = AnalysisFile(args.output, attrs)
     with writer if writer is not None else contextlib.nullcontext():

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.cli.keys import add_key_arguments, key_from_args
 from pipeline.report.formats import FORMATS, render
 from pipeline.store import read_round
-from pipeline.store.key import RoundKey
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     rnd.add_argument("--config", type=Path, required=True, help="pipeline configuration (YAML)")
-    RoundKey.add_arguments(rnd, run_hash=False)
+    add_key_arguments(rnd, run_hash=False)
     rnd.add_argument("--out", type=Path, help="output HDF5 file")
     rnd.add_argument("--previous", type=Path, help="round K-1's file (default: the workflow's path)")
     rnd.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar")
@@ -53,13 +53,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_round_verb(args: argparse.Namespace) -> None:
-    from pipeline.config import load_config, run_spec
+    from pipeline.config import load_config
     from pipeline.launch.jobs import RoundJob
+    from pipeline.runs import run_spec
 
     run_hash = run_spec(load_config(args.config), args.arch, args.dataset, args.trial).run_hash
     job = RoundJob(
         str(args.config),
-        RoundKey.from_args(args, run_hash),
+        key_from_args(args, run_hash),
         out=str(args.out) if args.out else None,
         previous=str(args.previous) if args.previous else None,
         progress=args.progress,

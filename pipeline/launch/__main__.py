@@ -1,3 +1,3 @@
-from pipeline.launch.launcher import main
+from pipeline.cli.launch import main
 
 raise SystemExit(main())

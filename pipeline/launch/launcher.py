@@ -11,14 +11,12 @@ the round adopts that job instead of submitting a second one. Remote tracebacks 
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,12 +27,13 @@ from typing import Any
 
 import submitit
 
-from pipeline.config import Config, ConfigError, LauncherConfig, load_config, run_spec
+from pipeline.config import Config, LauncherConfig, load_config
+from pipeline.fields import ConfigError
 from pipeline.launch.accounting import slurm_account, write_account
-from pipeline.launch.executors import RESOURCE_KEYS, make_executor, resources_for
+from pipeline.launch.executors import make_executor, resources_for
 from pipeline.launch.jobs import RoundJob
 from pipeline.launch.poll import INCOMPLETE, SharedWatcher
-from pipeline.prune import get_method
+from pipeline.runs import run_spec
 from pipeline.store.key import RoundKey
 from pipeline.store.paths import (
     attempt_files,
@@ -210,12 +209,15 @@ def launch_round(
     *,
     out: Path,
     previous: Path | None,
+    reference: Path | None = None,
     backend: str | None = None,
     resources: dict[str, Any] | None = None,
     poll_s: float | None = None,
 ) -> Path:
     """Run the round through ``backend`` (default: the config's) and move its file to ``out``.
 
+    ``reference`` is the followed method's round (``RoundKey.reference``; default: its path
+    under the config's results).
     ``resources`` override the config's launcher settings (``RESOURCE_KEYS``; None: unset).
     Under SLURM a job a killed launcher left running is adopted, not duplicated; a job that
     ends OUT_OF_MEMORY or TIMEOUT is resubmitted with twice that resource, ``launcher.retries``
@@ -235,7 +237,8 @@ def launch_round(
             if done:
                 log.info("%s was completed by the previous launcher of this round", out)
                 return out
-            return _launch(config, config_path, key, out, previous, backend, resources, poll_s)
+            reference = reference or key.reference_file(config.results)
+            return _launch(config, config_path, key, out, previous, reference, backend, resources, poll_s)
     finally:
         for s, handler in handlers.items():
             signal.signal(s, handler)
@@ -247,6 +250,7 @@ def _launch(
     key: RoundKey,
     out: Path,
     previous: Path | None,
+    reference: Path | None,
     backend: str | None,
     resources: dict[str, Any] | None,
     poll_s: float | None,
@@ -254,8 +258,6 @@ def _launch(
     """The round's job from submission (or adoption) to its file in place."""
     backend = backend or config.launcher.backend
     requested = resources_for(config.launcher, **(resources or {}))
-    follows = get_method(key.method).follows if key.method else None
-    reference = key.of_method(follows).file(config.results) if follows else None
 
     def job_for(temporary: Path) -> RoundJob:  # absolute paths: a cluster job need not start here
         return RoundJob(
@@ -349,51 +351,3 @@ def _account(temporary: Path, job_ids: list[str]) -> None:
             write_account(temporary, account)
     except Exception as err:  # sacct's formats vary by site: log, keep the round
         log.warning("could not record the scheduler's account of jobs %s: %s", ",".join(job_ids), err)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline.launch",
-        description="Run one pruning round through an explicit backend (inline, local, slurm) and wait for it.",
-    )
-    sub = parser.add_subparsers(dest="verb", required=True)
-    rnd = sub.add_parser("round", help="launch one round")
-    rnd.add_argument("--config", type=Path, required=True, help="resolved pipeline configuration (YAML)")
-    RoundKey.add_arguments(rnd)
-    rnd.add_argument("--out", type=Path, required=True)
-    rnd.add_argument("--previous", type=Path)
-    rnd.add_argument("--backend", choices=("inline", "local", "slurm"), help="default: the config's launcher.backend")
-    group = rnd.add_argument_group("resources (from the rule's resources)")
-    for name in ("gpus", "cpus", "mem-mb", "time-min", "max-requeues"):
-        group.add_argument(f"--{name}", type=int)
-    for name in ("partition", "account", "qos"):
-        group.add_argument(f"--{name}", default="")
-    group.add_argument("--gpu-request", choices=("gres", "gpus"))
-    rnd.add_argument("--poll-s", type=float, help="seconds between job polls (default: the config's)")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    args = build_parser().parse_args(argv)
-    resources = {name: getattr(args, name) for name in RESOURCE_KEYS}
-    try:
-        launch_round(
-            args.config,
-            RoundKey.from_args(args),
-            out=args.out,
-            previous=args.previous,
-            backend=args.backend,
-            resources=resources,
-            poll_s=args.poll_s,
-        )
-    except Cancelled as cancelled:
-        print(f"pipeline.launch: {cancelled}; the job was cancelled and no output was written", file=sys.stderr)
-        return 128 + cancelled.signum
-    except ConfigError as err:
-        print(f"pipeline.launch: error: {err}", file=sys.stderr)
-        return 2
-    except (ValueError, OSError, RuntimeError) as err:
-        print(f"pipeline.launch: error: {err}", file=sys.stderr)
-        return 1
-    return 0

@@ -18,11 +18,10 @@ from pathlib import Path
 
 from submitit.slurm.slurm import SlurmInfoWatcher
 
-from pipeline.store.paths import partial_file
+from pipeline.store.paths import partial_file, scheduler_active, scheduler_answer, scheduler_lock
 
 log = logging.getLogger("pipeline.launch")
 
-ANSWER = "sacct.out"
 INCOMPLETE = (
     "PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "COMPLETING", "CONFIGURING", "SUSPENDED",
     "RESIZING", "STAGE_OUT", "SIGNALING", "PREEMPTED",
@@ -48,7 +47,7 @@ class SharedWatcher(SlurmInfoWatcher):
         super().__init__(delay_s=max(1, int(interval_s)))
         self.directory = Path(directory)
         self.interval_s = interval_s
-        self.active = self.directory / "active"
+        self.active = scheduler_active(self.directory)
         self.active.mkdir(parents=True, exist_ok=True)
 
     def register_job(self, job_id: str) -> None:
@@ -75,10 +74,10 @@ class SharedWatcher(SlurmInfoWatcher):
                 self._finished.add(job_id)
 
     def _answer(self) -> bytes:
-        answer = self.directory / ANSWER
+        answer = scheduler_answer(self.directory)
         if _age(answer) < self.interval_s:
             return answer.read_bytes()
-        with open(self.directory / "lock", "a") as lock:
+        with open(scheduler_lock(self.directory), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # whoever holds it is refreshing: wait, then read its answer
             if _age(answer) >= self.interval_s:
                 self._refresh(answer)

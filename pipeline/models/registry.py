@@ -8,12 +8,15 @@ the builders themselves load on first use.
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pipeline.data.registry import DATASETS, get_dataset_info
+from pipeline.errors import first_line
 
 if TYPE_CHECKING:
     from torch import nn
@@ -88,7 +91,7 @@ def torchvision_pattern(*, with_dataset: bool) -> str:
 
 def _check(arch: str) -> None:
     if is_torchvision(arch):
-        from pipeline.models.zoo import check_name
+        from pipeline.models.zoo import check_name  # here: torch
 
         check_name(arch.removeprefix(TORCHVISION))
     elif arch not in FAMILIES:
@@ -104,8 +107,6 @@ def get_entry(arch: str) -> ModelEntry:
 
 def arch_argument(arch: str) -> str:
     """argparse ``type`` of an architecture option: a registered name or ``tv:NAME``."""
-    import argparse
-
     try:
         _check(arch)
     except ValueError as err:
@@ -141,7 +142,7 @@ def build_model(arch: str, dataset: str, **overrides: Any) -> nn.Module:
     """The architecture shaped for the data set (input channels, size, class count)."""
     info = get_dataset_info(dataset)
     if is_torchvision(arch):
-        from pipeline.models.zoo import TorchvisionClassifier
+        from pipeline.models.zoo import TorchvisionClassifier  # here: torch
 
         if info.family not in IMAGE_FAMILIES:
             raise ValueError(f"architecture {arch!r} is not defined for data set {dataset!r}: it takes images")
@@ -160,3 +161,28 @@ def build_model(arch: str, dataset: str, **overrides: Any) -> nn.Module:
         **overrides,
     }
     return entry.builder(**kwargs)
+
+
+def check_pair(arch: str, dataset: str) -> None:
+    """Build ``arch`` for ``dataset`` on the meta device (no memory, no weights) and probe it: a
+    model that cannot take the data set's images, or whose layers the pipeline cannot read as
+    graphs, or that does not train on one output of the class count, fails here, in one line,
+    before any job."""
+    import torch  # here: the workflow checks configurations with this module before any job
+
+    from pipeline.models.probe import prunable_weights  # here: the probe imports torch
+    from pipeline.models.zoo import check_name  # here: torch
+
+    check_name(arch.removeprefix(TORCHVISION))
+    info = get_dataset_info(dataset)
+    size = "x".join(map(str, info.input_shape))
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = build_model(arch, dataset)
+            prunable_weights(model, torch.zeros(1, *info.input_shape))
+            out = model.train()(torch.zeros(2, *info.input_shape))
+    except Exception as err:  # torchvision's own checks: say which pair and why, once
+        raise ValueError(f"{arch} cannot run on {dataset}'s {size} images: {first_line(err)}") from None
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, info.num_classes):
+        raise ValueError(f"{arch} does not return one tensor of {info.num_classes} class scores when training")

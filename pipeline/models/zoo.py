@@ -15,8 +15,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from pipeline.errors import first_line
-
 INPUT_SHAPE = (3, 224, 224)
 """The input every torchvision classifier is built for with ``weights=None``."""
 
@@ -71,29 +69,3 @@ class TorchvisionClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.expand(x))
-
-
-def check_pair(arch: str, dataset: str) -> None:
-    """Build ``arch`` for ``dataset`` on the meta device (no memory, no weights) and probe it: a
-    model that cannot take the data set's images, or whose layers the pipeline cannot read as
-    graphs, or that does not train on one output of the class count, fails here, in one line,
-    before any job."""
-    import warnings
-
-    from pipeline.data.registry import get_dataset_info
-    from pipeline.models.probe import prunable_weights
-    from pipeline.models.registry import TORCHVISION, build_model
-
-    check_name(arch.removeprefix(TORCHVISION))
-    info = get_dataset_info(dataset)
-    size = "x".join(map(str, info.input_shape))
-    try:
-        with torch.device("meta"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = build_model(arch, dataset)
-            prunable_weights(model, torch.zeros(1, *info.input_shape))
-            out = model.train()(torch.zeros(2, *info.input_shape))
-    except Exception as err:  # torchvision's own checks: say which pair and why, once
-        raise ValueError(f"{arch} cannot run on {dataset}'s {size} images: {first_line(err)}") from None
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, info.num_classes):
-        raise ValueError(f"{arch} does not return one tensor of {info.num_classes} class scores when training")

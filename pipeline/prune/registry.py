@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 if TYPE_CHECKING:
-    from pipeline.config import PruningConfig
     from pipeline.models.probe import PrunableWeight
+    from pipeline.prune.settings import PruningConfig
 
 Need = Literal["rewind", "rng", "model", "batch", "reference"]
 """Inputs a method may ask for beyond the trained weights and current masks."""
@@ -88,6 +88,9 @@ class Method:
             raise ValueError(f"method {self.name!r}: a method that needs 'reference' names the method it follows")
 
 
+DENSE = "dense"
+"""The ``method`` a round-0 file records: the dense round belongs to no method (reserved)."""
+
 REFERENCE = "imp"
 """The method every other is compared with, trial by trial, in the tables and figures."""
 
@@ -97,8 +100,6 @@ _DISCOVERED = False
 
 def register_method(method: Method) -> Method:
     """Add ``method`` to the registry (a method module calls this at import)."""
-    from pipeline.store.key import DENSE
-
     if method.name in _METHODS or method.name == DENSE:
         raise ValueError(f"a pruning method named {method.name!r} is already registered (or reserved)")
     if not method.name.isidentifier() or method.name != method.name.lower():

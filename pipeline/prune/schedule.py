@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pipeline.config import PruningConfig
+    from pipeline.prune.settings import PruningConfig
 
 
 def target_density(cfg: PruningConfig, round_index: float, rate: float | None = None) -> float:

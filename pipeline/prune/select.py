@@ -17,8 +17,8 @@ from pipeline.prune.registry import PruneContext, PruneResult, get_method
 from pipeline.prune.schedule import keep_count, target_density
 
 if TYPE_CHECKING:
-    from pipeline.config import PruningConfig
     from pipeline.models.probe import PrunableWeight
+    from pipeline.prune.settings import PruningConfig
 
 ShortBudget = Literal["cap", "heaviest"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.store.key import DENSE
+from pipeline.prune.registry import DENSE
 from pipeline.store.record import RunAttrs
 from pipeline.store.runfile import datasets_dict, diagram_attrs, open_checked, records_of, run_attrs
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-CAPTIONS = Path(__file__).resolve().parents[2] / "workflow" / "report"
+from pipeline.store.paths import caption_name
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class Entry:
 
     @property
     def caption(self) -> str:
-        return f"{self.kind}_{self.name}.rst"
+        return caption_name(self.kind, self.name)
 
 
 _REGISTRIES: dict[str, dict[str, Entry]] = {"figure": {}, "table": {}}

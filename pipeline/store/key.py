@@ -7,18 +7,16 @@ itself as command-line arguments and read itself back.
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.prune.registry import DENSE, get_method
 from pipeline.store import paths
 
 _HASH = re.compile(r"[0-9a-f]{10}")
-DENSE = "dense"
-"""The ``method`` a round-0 file records: it belongs to no method."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +58,19 @@ class RoundKey:
         return RoundKey(self.arch, self.dataset, self.run_hash, self.trial, self.round - 1, method)
 
     def of_method(self, method: str) -> RoundKey:
-        """The same trial and round of another method (a control reads the method it follows)."""
+        """The same trial and round of another method."""
         return RoundKey(self.arch, self.dataset, self.run_hash, self.trial, self.round, method)
+
+    @property
+    def reference(self) -> RoundKey | None:
+        """The round whose masks this one reads: the same trial and round of the method its method
+        ``follows`` (a control copies IMP's), or None. The workflow's input and the job's read."""
+        follows = get_method(self.method).follows if self.method else None
+        return self.of_method(follows) if follows else None
+
+    def reference_file(self, results: str | Path) -> Path | None:
+        """Where :attr:`reference` lies under ``results`` (the default of a launcher or a round)."""
+        return None if self.reference is None else self.reference.file(results)
 
     def file(self, results: str | Path) -> Path:
         return paths.round_file(results, self.arch, self.dataset, self.run_hash, self.trial, self.method, self.round)
@@ -87,29 +96,6 @@ class RoundKey:
         args = ["--arch", self.arch, "--dataset", self.dataset, "--run-hash", self.run_hash]
         args += ["--trial", str(self.trial), "--round", str(self.round)]
         return args + (["--method", self.method] if self.method else [])
-
-    @staticmethod
-    def add_arguments(parser: argparse.ArgumentParser, *, run_hash: bool = True) -> None:
-        """The key's options; without ``run_hash`` it is computed from the configuration."""
-        from pipeline.data.registry import DATASETS
-        from pipeline.models.registry import arch_argument
-        from pipeline.prune import method_names
-
-        parser.add_argument("--arch", required=True, type=arch_argument, help="a registered architecture or tv:NAME")
-        parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
-        if run_hash:
-            parser.add_argument("--run-hash", required=True, help="the run hash the output path was built with")
-        parser.add_argument("--trial", type=int, required=True)
-        parser.add_argument("--round", type=int, required=True, dest="round_index", metavar="K")
-        parser.add_argument("--method", choices=method_names(), help="the pruning method (rounds >= 1)")
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace, run_hash: str | None = None) -> RoundKey:
-        if args.round_index == 0 and args.method is not None:
-            raise ValueError("round 0 (the dense network) belongs to no method: leave out --method")
-        if args.round_index > 0 and args.method is None:
-            raise ValueError(f"round {args.round_index} needs --method")
-        return cls(args.arch, args.dataset, run_hash or args.run_hash, args.trial, args.round_index, args.method)
 
     @classmethod
     def from_wildcards(cls, wildcards: Mapping[str, Any]) -> RoundKey:

@@ -29,6 +29,13 @@ TABLE_FORMATS = ("csv", "md")
 CHECKPOINT_NAME = "state.pt"
 RUN_CONFIG_DIR = Path(".snakemake/pipeline")
 
+REPOSITORY = Path(__file__).resolve().parents[2]
+"""The checkout: the report's captions and the reference docs generated from the code."""
+CAPTION_DIR = REPOSITORY / "workflow" / "report"
+CONFIG_SCHEMA = REPOSITORY / "workflow" / "schemas" / "config.schema.yaml"
+CONFIG_REFERENCE = REPOSITORY / "config" / "README.md"
+HDF5_REFERENCE = REPOSITORY / "docs" / "hdf5-schema.md"
+
 
 def round_file(
     results: str | Path, arch: str, dataset: str, run_hash: str, trial: int, method: str | None, round_index: int
@@ -135,6 +142,26 @@ def launcher_lock(out: str | Path) -> Path:
 def scheduler_dir(log_dir: str | Path) -> Path:
     """Where the launchers of a workflow share one view of the scheduler (``pipeline.launch.poll``)."""
     return Path(log_dir) / "scheduler"
+
+
+def scheduler_answer(directory: str | Path) -> Path:
+    """The shared ``sacct`` answer in a scheduler directory (``scheduler_dir``)."""
+    return Path(directory) / "sacct.out"
+
+
+def scheduler_lock(directory: str | Path) -> Path:
+    """Held by the launcher that refreshes the shared answer."""
+    return Path(directory) / "lock"
+
+
+def scheduler_active(directory: str | Path) -> Path:
+    """One empty file per job id some launcher waits on (the ids the next query asks about)."""
+    return Path(directory) / "active"
+
+
+def caption_name(kind: str, name: str) -> str:
+    """The caption file of a registered figure or table, in ``CAPTION_DIR``."""
+    return f"{kind}_{name}.rst"
 
 
 def sibling_partial(path: str | Path) -> Path:

@@ -168,7 +168,7 @@ METRICS: dict[str, str] = {
 
 def schema_markdown() -> str:
     """The attribute tables of docs/hdf5-schema.md, generated from the records above."""
-    from pipeline.config import markdown_cell
+    from pipeline.fields import markdown_cell
 
     parts = []
     groups = ((RunAttrs, "/ (root)"), (LayerAttrs, "/layers/<weight name>"), (DiagramAttrs, "/diagrams/<graph name>"))

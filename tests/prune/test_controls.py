@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.config import PruningConfig
 from pipeline.models import build_model, prunable_weights
 from pipeline.models.probe import example_input
 from pipeline.prune import keep_count, prune_round
 from pipeline.prune.methods.snip import snip_scores
 from pipeline.prune.methods.synflow import linearised, synflow_scores
+from pipeline.prune.settings import PruningConfig
 from tests.prune.test_methods import _model
 
 

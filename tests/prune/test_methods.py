@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from pipeline.config import PruningConfig
 from pipeline.models import build_model, example_input, graphs_of, prunable_weights
 from pipeline.prune import keep_count, prune_round, target_density, tree_edges
+from pipeline.prune.settings import PruningConfig
 from pipeline.topology import PAPER, diagram, neural_persistence
 
 

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from pipeline.report.collect import Collection
-from pipeline.report.registry import CAPTIONS, figures, tables
+from pipeline.report.registry import figures, tables
+from pipeline.store.paths import CAPTION_DIR
 from pipeline.topology.overlap import chance_level, lower_bound
 
 RUN = {"arch": "fcn", "dataset": "mnist-5k", "run_hash": "0123456789"}
@@ -70,4 +71,4 @@ def test_np_rounds_table_is_mean_and_sd_over_trials():
 
 def test_every_registered_figure_and_table_has_its_caption():
     for entry in [*figures().values(), *tables().values()]:
-        assert (CAPTIONS / entry.caption).is_file(), entry.caption
+        assert (CAPTION_DIR / entry.caption).is_file(), entry.caption

@@ -221,7 +221,7 @@ def test_preempted_round_requeues_and_resumes_from_its_checkpoint(tmp_path):
 def test_an_impossible_request_fails_at_submit_with_a_clear_message(tmp_path):
     write_config(tmp_path, settings() | {"launcher": SLURM})
     config = load_config(tmp_path / "config/config.yaml")
-    from pipeline.config import run_spec
+    from pipeline.runs import run_spec
 
     run_hash = run_spec(config, "fcn", "mnist-5k", 0).run_hash
     command = [

@@ -2,6 +2,7 @@ import argparse
 
 import pytest
 
+from pipeline.cli.keys import add_key_arguments, key_from_args
 from pipeline.store import RoundKey, round_file
 
 
@@ -30,8 +31,8 @@ def test_round_zero_belongs_to_no_method_and_methods_share_seeds():
 )
 def test_a_round_key_round_trips_through_its_command_line(key):
     parser = argparse.ArgumentParser()
-    RoundKey.add_arguments(parser)
-    assert RoundKey.from_args(parser.parse_args(key.to_args())) == key
+    add_key_arguments(parser)
+    assert key_from_args(parser.parse_args(key.to_args())) == key
     assert (
         RoundKey.from_wildcards(
             {

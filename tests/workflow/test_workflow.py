@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from pipeline.cli.configuration import schema_text
-from pipeline.config import markdown_reference
+from pipeline.config import Config
+from pipeline.fields import markdown_reference
 from pipeline.report import registry
 from pipeline.store import paths, read_round
 from tests.workflow.conftest import ROOT, SNAKEMAKE, TINY, snakemake, snakemake_env, write_config
@@ -85,6 +86,10 @@ def test_a_control_waits_for_the_round_of_the_method_it_follows(workdir):
     jobs = result.stdout.split("rule prune_round:")[1:]
     random2 = next(j for j in jobs if "method=random, round=2" in j)
     assert re.search(r"input: .*/random/round1\.h5, .*/imp/round2\.h5", random2), random2
+    followed = re.search(r"input: .*, (\S+/imp/round2\.h5)", random2).group(1)
+    assert f"--reference {followed} " in random2, "the job reads the round the DAG waits for"
+    imp2 = next(j for j in jobs if "method=imp, round=2" in j)
+    assert "--reference" not in imp2
 
 
 def test_lint_and_format_are_clean():
@@ -101,7 +106,7 @@ def test_lint_and_format_are_clean():
 
 def test_generated_schema_and_reference_are_current():
     assert (ROOT / "workflow/schemas/config.schema.yaml").read_text() == schema_text()
-    assert markdown_reference() in (ROOT / "config/README.md").read_text()
+    assert markdown_reference(Config) in (ROOT / "config/README.md").read_text()
 
 
 @pytest.mark.slow

@@ -6,7 +6,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from pipeline.cli.configuration import schema_text
-from pipeline.config import ConfigError, load_config, run_spec, to_dict
+from pipeline.config import load_config
+from pipeline.fields import ConfigError, to_dict
+from pipeline.runs import run_spec
 from pipeline.models.registry import arch_pattern
 from pipeline.prune import get_method, method_names
 from pipeline.report.registry import figures, tables
@@ -117,11 +119,15 @@ def previous_round(wildcards):
     return str(RoundKey.from_wildcards(wildcards).previous.file(RESULTS))
 
 
+def reference_args(wildcards, input):
+    """``--reference FILE`` for a round that reads another method's round, else nothing."""
+    return f"--reference {input.reference}" if input.reference else ""
+
+
 def reference_round(wildcards):
     """A method that follows another (a control) reads its round of the same trial and index."""
-    key = RoundKey.from_wildcards(wildcards)
-    follows = get_method(key.method).follows
-    return [str(key.of_method(follows).file(RESULTS))] if follows else []
+    reference = RoundKey.from_wildcards(wildcards).reference_file(RESULTS)
+    return [str(reference)] if reference else []
 
 
 def figure_files(arch, dataset):

@@ -49,8 +49,9 @@ rule prune_round:
     params:
         config=run_config,
         key=round_key_args,
+        reference=reference_args,
     shell:
         "python -m pipeline.launch round --config {params.config} {params.key} --out {output}"
-        " --previous {input.previous} --gpus {resources.gpus} --cpus {resources.cpus}"
+        " --previous {input.previous} {params.reference} --gpus {resources.gpus} --cpus {resources.cpus}"
         " --mem-mb {resources.mem_mb} --time-min {resources.runtime}"
         " --partition '{resources.slurm_partition}' > {log} 2>&1"

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from pipeline.models.probe import PrunableWeight, Skipped, graphs_of, probe, weight_tensor
+from pipeline.report.topology import analysis_frame
 from pipeline.topology.conventions import PAPER, Convention
 from pipeline.topology.diagram import Diagram, LayerPersistence, layer_persistence, network_w_max
 from pipeline.topology.graphs import Layer
@@ -44,8 +45,6 @@ class Analysis:
     def frame(self) -> pd.DataFrame:
         """One row per graph, then the Conv / Dense / Recurrent / Final aggregates (those that
         have members), then skipped parameters."""
-        from pipeline.report.topology import analysis_frame
-
         return analysis_frame(self.summaries, self.shapes, self.skipped)
 
     def persistence(self, name: str) -> LayerPersistence:
