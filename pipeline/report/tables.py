@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from pandas.core.groupby import DataFrameGroupBy
 
-from pipeline.prune.registry import REFERENCE
+from pipeline.prune.registry import REFERENCE, method_names
 from pipeline.report.collect import Collection, with_retention
 from pipeline.report.registry import register_table
 from pipeline.report.stats import interval, paired
@@ -19,8 +19,6 @@ TRIAL = ["arch", "dataset", "run_hash", "trial", "round"]
 
 def _in_registry_order(frame: pd.DataFrame) -> pd.DataFrame:
     """Methods sort as the registry lists them (names it does not know, such as ``dense``, last)."""
-    from pipeline.prune.registry import method_names
-
     known = method_names()
     order = known + sorted(set(frame["method"]) - set(known))
     return frame.assign(method=pd.Categorical(frame["method"], categories=order, ordered=True))
@@ -65,7 +63,7 @@ def overlap_table(collection: Collection) -> pd.DataFrame:
     overlap is at the level of kernel parameters and those columns stay empty. ``chance_*`` are
     log10 P(overlap >= the measured mean) for two random α-subsets.
     """
-    from pipeline.topology.overlap import chance_level, lower_bound
+    from pipeline.topology.overlap import chance_level, lower_bound  # here: the topology package loads numba
 
     keys = ["arch", "dataset", "method", "round", "position", "layer", "kind", "m", "n"]
     grouped = _grouped(collection.layers, keys)
@@ -121,7 +119,11 @@ def compare(rounds: pd.DataFrame, value: str, reference: str | None = REFERENCE)
             diff.pop(f"vs_{reference}_sd")
             row |= diff | {f"p_vs_{reference}": cmp.p, f"wins_vs_{reference}": cmp.wins}
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    wins = f"wins_vs_{reference}"
+    if wins in table:  # a count of trials, missing for the reference and round 0: nullable integers
+        table[wins] = table[wins].astype("Int64")
+    return table
 
 
 @register_table("comparison")

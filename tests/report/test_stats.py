@@ -49,3 +49,5 @@ def test_comparison_table_pairs_each_method_with_imp_by_trial():
     assert row["test_acc_low"] < row["test_acc"] < row["test_acc_high"]
     assert list(table["method"].unique()) == ["imp", "random", "timp"]  # registry order
     assert table.loc[table["method"] == "imp", "vs_imp"].isna().all()
+    assert pd.api.types.is_integer_dtype(table["wins_vs_imp"])  # a count of trials, NA where not compared
+    assert table.loc[table["method"] == "imp", "wins_vs_imp"].isna().all()
