@@ -58,6 +58,16 @@ def opt(
     return field(default=default, metadata=metadata)
 
 
+def doc(text: str) -> Any:
+    """A required field of a record (stored data, not a setting) with its documentation."""
+    return field(metadata={"doc": text})
+
+
+def optional(text: str) -> Any:
+    """A record's field that only some records have (None when absent)."""
+    return field(default=None, metadata={"doc": text})
+
+
 def _type_name(tp: Any) -> str:
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
 

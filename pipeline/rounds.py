@@ -15,7 +15,7 @@ import logging
 import shutil
 import time
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,9 @@ from pipeline.store import DiagramRecord, RoundData, RoundKey, checkpoint_dir, r
 from pipeline.store.provenance import code_revision, library_versions, process_account
 from pipeline.store.record import DiagramAttrs, LayerAttrs, RunAttrs
 from pipeline.topology import LayerPersistence, network_persistence
-from pipeline.topology.eta import EtaCount, aggregate, counted
+from pipeline.topology.eta import aggregate
 from pipeline.topology.graphs import Layer
-from pipeline.topology.overlap import overlap
+from pipeline.topology.summary import LayerSummary, summarize
 from pipeline.train import ModelMasks, TrainResult, train, training_device
 
 log = logging.getLogger("pipeline.rounds")
@@ -197,36 +197,13 @@ def train_round(r: Round, checkpoint: Path, progress: bool | None) -> TrainResul
     )
 
 
-def diagram_records(persistence: list[LayerPersistence], etas: list[EtaCount]) -> dict[str, DiagramRecord]:
-    """Each layer graph's diagram and what is counted on its present weights' tree (``etas``)."""
+def diagram_records(persistence: list[LayerPersistence], summaries: list[LayerSummary]) -> dict[str, DiagramRecord]:
+    """Each layer graph's diagram, its quantities (``summarize``) and where it lies in its tensor."""
     records = {}
-    for p, eta in zip(persistence, etas, strict=True):
-        ov = overlap(p.layer, p.tree)
-        attrs = DiagramAttrs(
-            layer=p.layer.name.split("[")[0],
-            offset=p.layer.offset,
-            size=p.layer.weight.size,
-            kind=p.layer.kind,
-            m=p.layer.m,
-            n=p.layer.n,
-            n_vertices=p.forest.n_vertices,
-            n_components=p.forest.n_components,
-            n_essential=p.diagram.n_essential,
-            w_max=p.diagram.w_max,
-            degenerate=p.diagram.degenerate,
-            np=p.neural_persistence,
-            normalized_np=p.normalized,
-            weights=eta.weights,
-            mst_edges=eta.mst_edges,
-            eta_tau=eta.eta_tau,
-            params=eta.params,
-            mst_params=eta.mst_params,
-            eta_tau_params=eta.eta_tau_params,
-            alpha=ov.alpha,
-            overlap_shared=ov.shared,
-            overlap_fraction=ov.fraction,
-        )
-        records[p.layer.name] = DiagramRecord(p.diagram.births, p.diagram.deaths, p.diagram.indices, attrs)
+    for p, summary in zip(persistence, summaries, strict=True):
+        graph = p.layer
+        attrs = DiagramAttrs(**asdict(summary), tensor=graph.tensor, offset=graph.offset, size=graph.weight.size)
+        records[graph.name] = DiagramRecord(p.diagram.births, p.diagram.deaths, p.diagram.indices, attrs)
     return records
 
 
@@ -254,10 +231,10 @@ def _retention_attrs(t: TreeRetention | None) -> dict[str, Any]:
     if t is None:
         return {}
     return {
-        "tree_edges": t.edges,
-        "tree_kept_edges": t.kept_edges,
-        "tree_params": t.params,
-        "tree_kept_params": t.kept_params,
+        "prev_tree_edges": t.edges,
+        "prev_tree_kept_edges": t.kept_edges,
+        "prev_tree_params": t.params,
+        "prev_tree_kept_params": t.kept_params,
         "np_before": t.np_before,
         "np_after": t.np_after,
     }
@@ -296,9 +273,9 @@ def record(r: Round, trained: TrainResult, t0: float) -> RoundData:
     values = {w.name: final[w.name] for w in r.weights}
     convention = r.spec.topology
     persistence = network_persistence(model_graphs(r.weights, values, r.masks), convention)
-    etas = [counted(p.layer, p.tree) for p in persistence]
-    diagrams = diagram_records(persistence, etas)
-    final_eta = {row.layer: row for row in aggregate(etas)}["final"]
+    summaries = [summarize(p) for p in persistence]
+    diagrams = diagram_records(persistence, summaries)
+    final_eta = {row.layer: row for row in aggregate([s.eta_count() for s in summaries])}["final"]
     total = sum(int(np.prod(w.shape)) for w in r.weights)
     kept = sum(int(r.masks[w.name].sum()) for w in r.weights)
     last = trained.history[-1]

@@ -56,7 +56,7 @@ def test_imp_rounds_store_everything_promised(tiny):
     assert a["config"]["training"]["epochs"] == 2 and a["versions"]["torch"] == torch.__version__
     assert set(data.diagrams) == set(data.weights) and len(data.metrics["epoch"]) == 2
     first = data.diagrams["net.1.weight"]
-    assert np.all(first.births == 1) and first.attrs["mst_edges"] == len(first.deaths) == 883
+    assert np.all(first.births == 1) and first.attrs["tree_edges"] == len(first.deaths) == 883
     assert data.metrics["np/net.1.weight"].shape == (2,)
     assert 0.5 < a["test_acc"] <= 1.0 and not checkpoint_dir(path).exists()
 
@@ -157,7 +157,7 @@ def test_every_convention_prunes_past_100x(tmp_path, preset):
         last = read_round(_round(config, method, 2))
         assert last.attrs["convention"] == convention.name
         for name, record in last.diagrams.items():
-            mask = last.masks[record.attrs["layer"]]
+            mask = last.masks[record.attrs["tensor"]]
             assert record.attrs["alpha"] <= record.attrs["weights"] == mask.sum(), name
             expected_points = sum(mask.shape) - 1 if convention.pruned == "zero" else record.attrs["alpha"]
             assert len(record.deaths) == expected_points, name
@@ -177,12 +177,12 @@ def test_gated_cells_run_the_whole_path(tmp_path, arch):
     dense, timp = read_round(files[0]), read_round(files[1])
     for data in (dense, timp):
         for name, record in data.diagrams.items():
-            weight, mask = data.weights[record.attrs["layer"]].ravel(), data.masks[record.attrs["layer"]].ravel()
+            weight, mask = data.weights[record.attrs["tensor"]].ravel(), data.masks[record.attrs["tensor"]].ravel()
             assert mask[record.indices].all(), name
             np.testing.assert_allclose(np.abs(weight[record.indices]) / record.attrs["w_max"], record.deaths, rtol=1e-6)
     assert any("[" in name for name in dense.diagrams)
     for name, record in dense.diagrams.items():  # the stored tree, not T-IMP's own tree_edges
-        assert timp.masks[record.attrs.layer].ravel()[record.indices].all(), name
+        assert timp.masks[record.attrs.tensor].ravel()[record.indices].all(), name
     out = tmp_path / "figures"
     assert main(["figures", *map(str, files), "--out-dir", str(out)]) == 0
     assert sorted(p.stem for p in out.glob("*.png")) == sorted(figures())
@@ -207,7 +207,10 @@ def test_every_method_runs_real_rounds_and_keeps_its_masks(tmp_path):
             assert np.all(data.weights[name][~mask] == 0), (method, k, name)
             assert mask.sum() == imp.masks[name].sum() or method == "timp", (method, k, name)
         for attrs in data.layer_attrs.values():
-            assert 0 <= attrs.tree_kept_edges <= attrs.tree_edges and attrs.tree_params <= attrs.tree_edges
+            assert (
+                0 <= attrs.prev_tree_kept_edges <= attrs.prev_tree_edges
+                and attrs.prev_tree_params <= attrs.prev_tree_edges
+            )
         assert data.attrs.tree_kept is not None and data.attrs.np_retained > 0
     for k in (1, 2):
         reinit, imp = files["reinit", k], files["imp", k]

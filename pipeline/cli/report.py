@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pandas as pd
+
+from pipeline.report import registry
+from pipeline.report.collect import collect
+from pipeline.report.figures import PairData
 from pipeline.report.formats import render
+from pipeline.report.published import PAPER_PAIRS
+from pipeline.report.topology import eta_comparison
+from pipeline.store import read_round
+from pipeline.store.paths import FIGURE_PATTERN, TABLE_FORMATS, TABLE_PATTERN, in_dir
 
 FORMAT_OF = {"csv": "csv", "md": "markdown"}
 """How each table file extension is rendered."""
@@ -48,25 +57,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _names(kind: str) -> list[str]:
-    from pipeline.report import registry
-
     return list(registry.figures() if kind == "figure" else registry.tables())
 
 
 def _write(frame, out_dir: Path, name: str) -> None:
-    from pipeline.store.paths import TABLE_FORMATS, TABLE_PATTERN, in_dir
-
     out_dir.mkdir(parents=True, exist_ok=True)
     for ext in TABLE_FORMATS:
         in_dir(out_dir, TABLE_PATTERN, name=name, ext=ext).write_text(render(frame, FORMAT_OF[ext]))
 
 
 def run_tables(args: argparse.Namespace) -> None:
-    from pipeline.report.collect import collect
-    from pipeline.report.registry import tables
-
     data = collect(args.files)
-    for name, table in tables().items():
+    for name, table in registry.tables().items():
         _write(table.make(data), args.out_dir, name)
 
 
@@ -75,12 +77,6 @@ def _trials(n: int) -> str:
 
 
 def run_eta_table(args: argparse.Namespace) -> None:
-    import pandas as pd
-
-    from pipeline.report.published import PAPER_PAIRS
-    from pipeline.report.topology import eta_comparison
-    from pipeline.store import read_round
-
     trained: dict[tuple[str, str], list] = {}
     for path in args.files:
         data = read_round(path, diagrams=False, metrics=False)
@@ -97,11 +93,6 @@ def run_eta_table(args: argparse.Namespace) -> None:
 
 
 def run_figures(args: argparse.Namespace) -> None:
-    from pipeline.report.collect import collect
-    from pipeline.report.figures import PairData
-    from pipeline.report.registry import figures
-    from pipeline.store.paths import FIGURE_PATTERN, in_dir
-
     pair = PairData(collect(args.files))
-    for name, figure in figures().items():
+    for name, figure in registry.figures().items():
         figure.make(pair, in_dir(args.out_dir, FIGURE_PATTERN, name=name))

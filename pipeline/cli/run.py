@@ -9,7 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.cli.keys import add_key_arguments, key_from_args
+from pipeline.config import load_config
+from pipeline.launch.jobs import RoundJob
 from pipeline.report.formats import FORMATS, render
+from pipeline.runs import run_spec
 from pipeline.store import read_round
 
 
@@ -53,10 +56,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_round_verb(args: argparse.Namespace) -> None:
-    from pipeline.config import load_config
-    from pipeline.launch.jobs import RoundJob
-    from pipeline.runs import run_spec
-
     run_hash = run_spec(load_config(args.config), args.arch, args.dataset, args.trial).run_hash
     job = RoundJob(
         str(args.config),
@@ -95,7 +94,7 @@ def layer_summary(path: Path) -> pd.DataFrame:
     data = read_round(path, metrics=False)
     rows = []
     for name, attrs in data.layer_attrs.items():
-        graphs = [d.attrs for g, d in data.diagrams.items() if d.attrs.layer == name]
+        graphs = [d.attrs for g, d in data.diagrams.items() if d.attrs.tensor == name]
         rows.append(
             {
                 "layer": name,
@@ -104,10 +103,10 @@ def layer_summary(path: Path) -> pd.DataFrame:
                 "kept": attrs.n_kept,
                 "compression": attrs.compression,
                 "capped": attrs.capped,
-                "eta_tau": sum(g.weights for g in graphs) / max(sum(g.mst_edges for g in graphs), 1),
+                "eta_tau": sum(g.weights for g in graphs) / max(sum(g.tree_edges for g in graphs), 1),
                 "np": sum(g.np for g in graphs),
                 "normalized_np": sum(g.normalized_np for g in graphs) / max(len(graphs), 1),
-                "overlap": sum(g.overlap_shared for g in graphs) / max(sum(g.alpha for g in graphs), 1),
+                "overlap": sum(g.shared for g in graphs) / max(sum(g.alpha for g in graphs), 1),
             }
         )
     return pd.DataFrame(rows)

@@ -36,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "  paper  conv layers as single-channel Toeplitz graphs at their output resolution\n"
             "         (stride 1, 'same' padding, 1x1 shortcuts left out), as in the paper's tables\n"
             "  exact  the real multi-channel Toeplitz graph (stride, padding, channels honoured);\n"
-            "         adds params / mst_params / eta_tau_params: the distinct kernel parameters the\n"
+            "         adds params / tree_params / eta_tau_params: the distinct kernel parameters the\n"
             "         spanning tree uses, counted on the model's initial weights (--seed)\n\n"
             "Aggregates are ratios of sums: conv, dense, final (all layers)."
         ),

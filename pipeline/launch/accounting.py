@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import h5py
+
 FINAL = (
     "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
     "REVOKED",
@@ -82,8 +84,6 @@ def slurm_account(job_ids: Sequence[str], settle_s: float = 10.0) -> dict[str, A
 
 def write_account(path: Path, account: dict[str, Any]) -> None:
     """Write the scheduler's account over the job's own into a round file (not yet in place)."""
-    import h5py
-
     with h5py.File(path, "r+") as f:
         for key, value in account.items():
             if value is not None:  # a site that gathers no MaxRSS keeps the job's own peak

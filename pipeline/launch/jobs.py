@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,10 +35,7 @@ class RoundJob(submitit.helpers.Checkpointable):
     reference: str | None = None  # a control's followed round (None: run_round's default path)
 
     def __call__(self) -> str:
-        import logging
-        import sys
-
-        from pipeline.rounds import run_round
+        from pipeline.rounds import run_round  # here: torch loads in the job, not in the launchers that pickle it
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
         config = load_config(self.config_path)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from pipeline.errors import first_line
-from pipeline.topology.graphs import ConvGeometry, ConvLayer, DenseLayer, Layer, LayerKind
+from pipeline.topology.graphs import ConvGeometry, ConvLayer, DenseLayer, Layer, LayerKind, block_name
 
 _GATES = {"RNN": ("",), "GRU": ("r", "z", "n"), "LSTM": ("i", "f", "g", "o")}
 _QKV = ("q", "k", "v")
@@ -289,7 +289,7 @@ def graphs_of(weight: PrunableWeight, value: np.ndarray, mask: np.ndarray | None
     rows = value.shape[0] // len(weight.gates)
     return [
         DenseLayer(
-            f"{weight.name}[{gate}]",
+            block_name(weight.name, gate),
             value[g * rows : (g + 1) * rows],
             None if mask is None else mask[g * rows : (g + 1) * rows],
             kind=weight.kind,

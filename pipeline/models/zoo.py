@@ -21,7 +21,7 @@ INPUT_SHAPE = (3, 224, 224)
 
 def classifier_names() -> list[str]:
     """Every classification builder torchvision has (not detection, segmentation, video)."""
-    from torchvision import models
+    from torchvision import models  # here: torchvision is slow to import; torch alone does not load it
 
     return sorted(models.list_models(module=models))
 
@@ -33,7 +33,7 @@ def check_name(name: str) -> None:
 
 def build(name: str, **kwargs: Any) -> nn.Module:
     """torchvision's ``name`` with ``weights=None`` and the builder's keyword arguments."""
-    from torchvision import models
+    from torchvision import models  # here: torchvision is slow to import; torch alone does not load it
 
     check_name(name)
     return models.get_model(name, weights=None, **kwargs)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from pipeline.prune import methods as method_modules
+
 if TYPE_CHECKING:
     from pipeline.models.probe import PrunableWeight
     from pipeline.prune.settings import PruningConfig
@@ -115,10 +117,8 @@ def registry() -> dict[str, Method]:
     """Every registered method, by name (the order of tables and legends)."""
     global _DISCOVERED
     if not _DISCOVERED:
-        from pipeline.prune import methods as package
-
-        for info in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{package.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(method_modules.__path__):
+            importlib.import_module(f"{method_modules.__name__}.{info.name}")
         _DISCOVERED = True
     return _METHODS
 

@@ -36,6 +36,7 @@ class TreeRetention:
 
 def persistence_of(weights: Sequence[PrunableWeight], values, masks, convention: Convention) -> list[LayerPersistence]:
     """Every graph's persistence (forests, diagram, NP) of ``values`` under ``masks``."""
+    # here: the probe loads torch and the topology package numba; the method registry loads this module
     from pipeline.models.probe import graphs_of
     from pipeline.topology import network_persistence
 
@@ -46,17 +47,13 @@ def persistence_of(weights: Sequence[PrunableWeight], values, masks, convention:
 def trees_of(results: Sequence[LayerPersistence]) -> dict[str, np.ndarray]:
     """Per weight tensor, the distinct flat indices of its present-weight forest(s): a conv's
     kernel parameters, a dense graph's weights (a gate block's offset added). T-IMP keeps these."""
-    from pipeline.topology.mst import ConvForest
+    from pipeline.topology.mst import ConvForest  # here: the topology package loads numba
 
     parts: dict[str, list[np.ndarray]] = {}
     for p in results:
         tree = p.tree.used_params if isinstance(p.tree, ConvForest) else p.layer.offset + np.unique(p.tree.indices)
-        parts.setdefault(_weight_of(p.layer.name), []).append(tree)
+        parts.setdefault(p.layer.tensor, []).append(tree)
     return {name: np.unique(np.concatenate(trees)) for name, trees in parts.items()}
-
-
-def _weight_of(graph_name: str) -> str:
-    return graph_name.split("[")[0]  # a gate block's graph is named weight[gate]
 
 
 def tree_retention(
@@ -73,10 +70,10 @@ def tree_retention(
     np_before = dict.fromkeys(edges, 0.0)
     np_after = dict.fromkeys(edges, 0.0)
     for p in before:  # the tree is each graph's present-weight forest, flat indices into its tensor
-        edges[_weight_of(p.layer.name)].append(p.layer.offset + p.tree.indices)
-        np_before[_weight_of(p.layer.name)] += p.neural_persistence
+        edges[p.layer.tensor].append(p.layer.offset + p.tree.indices)
+        np_before[p.layer.tensor] += p.neural_persistence
     for p in after:
-        np_after[_weight_of(p.layer.name)] += p.neural_persistence
+        np_after[p.layer.tensor] += p.neural_persistence
     out = {}
     for w in weights:
         index = np.concatenate(edges[w.name]) if edges[w.name] else np.zeros(0, dtype=np.int64)

@@ -49,7 +49,7 @@ def collect(paths: Iterable[str | Path]) -> Collection:
     for path, attrs, graphs, metrics in files:
         base = {key: attrs[key] for key in RUN_KEYS} | {"round": attrs.round, "file": str(path)}
         bounds = {name: g.np / g.normalized_np if g.normalized_np else np.nan for name, g in graphs.items()}
-        kept_by_tree = sum(g.mst_params or g.mst_edges for g in graphs.values())
+        kept_by_tree = sum(g.tree_params or g.tree_edges for g in graphs.values())
         present = sum(g.params or g.weights for g in graphs.values())
         for method in _methods(attrs, methods):
             row = base | {"method": method}
@@ -75,14 +75,14 @@ def collect(paths: Iterable[str | Path]) -> Collection:
                         "n": g.n,
                         "layer_density": (g.params or g.weights) / g.size,  # this graph's block
                         "weights": g.weights,
-                        "mst_edges": g.mst_edges,
+                        "tree_edges": g.tree_edges,
                         "eta_tau": g.eta_tau,
                         "np": g.np,
                         "normalized_np": g.normalized_np,
                         "alpha": g.alpha,
-                        "shared": g.overlap_shared,
-                        "overlap": g.overlap_fraction,
-                        "n_components": g.n_components,
+                        "shared": g.shared,
+                        "overlap": g.overlap,
+                        "diagram_components": g.diagram_components,
                     }
                 )
             for i, epoch in enumerate(metrics.get("epoch", [])):

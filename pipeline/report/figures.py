@@ -62,9 +62,10 @@ class PairData:
 
 def _plotting() -> tuple[Any, Any]:
     """pyplot (headless) and seaborn, imported on first use."""
-    import matplotlib
+    import matplotlib  # here: plotting loads only when a figure is drawn, not with the report registry
 
     matplotlib.use("Agg")
+    # here: after use("Agg"), so that pyplot starts headless
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -86,7 +87,7 @@ def _short(layer: str) -> str:
 @register_figure("np_epochs")
 def np_epochs_figure(pair: PairData, path: Path) -> None:
     """Fig. 1: per-layer normalised NP and total NP over the dense round's epochs."""
-    import matplotlib
+    import matplotlib  # here: matplotlib loads only when a figure is drawn
 
     plt, sns = _plotting()
     epochs, title = pair.collection.epochs, pair.title
@@ -182,12 +183,12 @@ def overlap_figure(pair: PairData, path: Path) -> None:
 
 
 def _normalised_sets(dense_file: str | Path) -> pd.DataFrame:
-    from pipeline.topology.order import top_k
+    from pipeline.topology.order import top_k  # here: the topology package loads numba
 
     data = read_round(dense_file, metrics=False)
     rows = []
     for name, record in data.diagrams.items():
-        layer, offset = record.attrs.layer, record.attrs.offset
+        layer, offset = record.attrs.tensor, record.attrs.offset
         block = slice(offset, offset + record.attrs.size)
         weight = np.abs(data.weights[layer]).ravel()[block]
         present = data.masks[layer].ravel()[block]

@@ -37,7 +37,7 @@ class Interval:
 def interval(values: np.ndarray | list[float]) -> Interval:
     """The mean of ``values`` with a 95 % BCa bootstrap interval (NaN bounds below 2 values;
     a zero-width interval when all values are equal)."""
-    from scipy import stats
+    from scipy import stats  # here: scipy.stats costs most of a second at start-up
 
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
@@ -86,7 +86,7 @@ class Paired:
 
 def paired(values: np.ndarray | list[float], reference: np.ndarray | list[float]) -> Paired:
     """Compare ``values`` with ``reference`` trial by trial (equal lengths, the same trial order)."""
-    from scipy import stats
+    from scipy import stats  # here: scipy.stats costs most of a second at start-up
 
     a, b = np.asarray(values, dtype=float), np.asarray(reference, dtype=float)
     if a.shape != b.shape:

@@ -10,18 +10,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from pipeline.data.registry import get_dataset_info
+from pipeline.report.published import published_eta
 from pipeline.topology.conventions import ConvGraph
 from pipeline.topology.diagram import LayerPersistence, spanning_forest
 from pipeline.topology.eta import AGGREGATES as _AGGREGATE_KINDS
 from pipeline.topology.eta import EtaCount, aggregate, closed_form, counted
 from pipeline.topology.graphs import ConvLayer, Layer
-from pipeline.topology.summary import LayerSummary
+from pipeline.topology.summary import LayerSummary, summarize
 
 if TYPE_CHECKING:
     from pipeline.models.probe import Skipped
 
-ETA_COLUMNS = ["layer", "kind", "m", "n", "weights", "mst_edges", "eta_tau"]
-PARAM_COLUMNS = ["params", "mst_params", "eta_tau_params"]
+ETA_COLUMNS = ["layer", "kind", "m", "n", "weights", "tree_edges", "eta_tau"]
+PARAM_COLUMNS = ["params", "tree_params", "eta_tau_params"]
 
 
 def eta_counts(layers: Sequence[Layer], conv_graph: ConvGraph) -> list[EtaCount]:
@@ -33,7 +35,7 @@ def eta_counts(layers: Sequence[Layer], conv_graph: ConvGraph) -> list[EtaCount]
         if row is None:
             continue
         if isinstance(layer, ConvLayer) and conv_graph == "exact":
-            row = EtaCount(**{**asdict(row), "mst_params": counted(layer, spanning_forest(layer)).mst_params})
+            row = EtaCount(**{**asdict(row), "tree_params": counted(layer, spanning_forest(layer)).tree_params})
         rows.append(row)
     return rows
 
@@ -50,34 +52,23 @@ def eta_frame(rows: Sequence[EtaCount]) -> pd.DataFrame:
     columns = ETA_COLUMNS + (PARAM_COLUMNS if with_params else [])
     frame = frame[columns]
     if with_params:
-        frame = frame.astype({"params": "Int64", "mst_params": "Int64"})
+        frame = frame.astype({"params": "Int64", "tree_params": "Int64"})
     return frame
+
+
+PERSISTENCE_COLUMNS = [
+    "layer", "kind", "vertices", "weights", "tree_edges", "components", "diagram_components", "w_max", "np",
+    "normalized_np", "eta_tau", "degenerate",
+]  # fmt: skip
+"""Columns of ``python -m pipeline persistence`` (``LayerSummary``'s names)."""
 
 
 def persistence_frame(results: Sequence[LayerPersistence]) -> pd.DataFrame:
     """Per-layer NP, normalised NP and counted η_τ, then a ``total`` row (sum of NP)."""
-    records = []
-    for r in results:
-        eta = counted(r.layer, r.tree)
-        records.append(
-            {
-                "layer": r.layer.name,
-                "kind": r.layer.kind,
-                "vertices": r.forest.n_vertices,
-                "weights": eta.weights,
-                "mst_edges": eta.mst_edges,
-                "components": r.forest.n_components,
-                "w_max": r.diagram.w_max,
-                "np": r.neural_persistence,
-                "normalized_np": r.normalized,
-                "eta_tau": eta.eta_tau,
-                "degenerate": r.diagram.degenerate,
-            }
-        )
-    frame = pd.DataFrame.from_records(records)
+    frame = pd.DataFrame.from_records([asdict(summarize(r)) for r in results], columns=PERSISTENCE_COLUMNS)
     total = {"layer": "total", "kind": "aggregate", "np": frame["np"].sum() if len(frame) else 0.0}
     frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
-    integers = ["vertices", "weights", "mst_edges", "components"]
+    integers = ["vertices", "weights", "tree_edges", "components", "diagram_components"]
     return frame.astype({**dict.fromkeys(integers, "Int64"), "degenerate": "boolean"})
 
 
@@ -88,11 +79,9 @@ def eta_comparison(arch: str, dataset: str, dense_weights: list[dict[str, np.nda
     the trained dense weights when given (mean over trials), else on seeded initial weights.
     The ``published`` column holds the paper's value where docs/science.md §3 quotes it.
     """
-    import torch
+    import torch  # here: torch loads only when this table builds the models
 
-    from pipeline.data.registry import get_dataset_info
-    from pipeline.models import build_model, example_input, graphs_of, prunable_weights
-    from pipeline.report.published import published_eta
+    from pipeline.models import build_model, example_input, graphs_of, prunable_weights  # here: these load torch
 
     info = get_dataset_info(dataset)
     torch.manual_seed(0)
@@ -107,7 +96,7 @@ def eta_comparison(arch: str, dataset: str, dense_weights: list[dict[str, np.nda
     for position, layer in enumerate(layer_sets[0], start=1):
         exact = exact_runs[0][layer.name]
         p = paper.get(layer.name)
-        mst_params = [run[layer.name].mst_params for run in exact_runs if run[layer.name].mst_params is not None]
+        tree_params = [run[layer.name].tree_params for run in exact_runs if run[layer.name].tree_params is not None]
         rows.append(
             {
                 "layer": layer.name,
@@ -119,27 +108,27 @@ def eta_comparison(arch: str, dataset: str, dense_weights: list[dict[str, np.nda
                 "exact_n": exact.n,
                 "exact_eta_tau": exact.eta_tau,
                 "params": exact.params,
-                "mst_params": float(np.mean(mst_params)) if mst_params else None,
-                "exact_eta_tau_params": exact.params / float(np.mean(mst_params)) if mst_params else None,
+                "tree_params": float(np.mean(tree_params)) if tree_params else None,
+                "exact_eta_tau_params": exact.params / float(np.mean(tree_params)) if tree_params else None,
                 "published": published_eta(arch, info.family, f"layer {position}") if p else None,
             }
         )
     paper_agg = {r.layer: r for r in aggregate(list(paper.values()))}
     exact_agg = {r.layer: r for r in aggregate(list(exact_runs[0].values()))}
-    conv_rows = [r for r in rows if r["kind"] == "conv" and r["mst_params"]]
+    conv_rows = [r for r in rows if r["kind"] == "conv" and r["tree_params"]]
     for name, row in exact_agg.items():
         p = paper_agg.get(name)
         params = sum(r["params"] for r in conv_rows) if name == "conv" and conv_rows else None
-        mst_params = sum(r["mst_params"] for r in conv_rows) if params else None
+        tree_params = sum(r["tree_params"] for r in conv_rows) if params else None
         rows.append(
             {
                 "layer": name,
                 "kind": "aggregate",
-                "paper_eta_tau": p.eta_tau if p and p.mst_edges else None,
+                "paper_eta_tau": p.eta_tau if p and p.tree_edges else None,
                 "exact_eta_tau": row.eta_tau,
                 "params": params,
-                "mst_params": mst_params,
-                "exact_eta_tau_params": params / mst_params if params else None,
+                "tree_params": tree_params,
+                "exact_eta_tau_params": params / tree_params if params else None,
                 "published": published_eta(arch, info.family, name),
             }
         )
@@ -166,17 +155,15 @@ def analysis_frame(
     """One row per graph, the Conv / Dense / Recurrent / Final aggregates (ratios of sums; NP
     summed), then every skipped parameter with its reason."""
     rows = [{**asdict(s), "shape": _shape_text(shapes[s.layer])} for s in summaries]
-    counts = [EtaCount(s.layer, s.kind, s.m, s.n, s.weights, s.tree_edges, s.params, s.tree_params) for s in summaries]
+    counts = [s.eta_count() for s in summaries]
     nps = {s.layer: s.np for s in summaries}
     kinds = {s.layer: s.kind for s in summaries}
     for agg in aggregate(counts):
         members = [name for name, kind in kinds.items() if agg.layer == "final" or kind in _AGGREGATE_KINDS[agg.layer]]
         rows.append(
             {
-                **{k: v for k, v in asdict(agg).items() if k not in ("mst_edges", "mst_params", "m", "n")},
+                **{k: v for k, v in asdict(agg).items() if k not in ("m", "n")},
                 "kind": "aggregate",
-                "tree_edges": agg.mst_edges,
-                "tree_params": agg.mst_params,
                 "eta_tau": agg.eta_tau,
                 "eta_tau_params": agg.eta_tau_params,
                 "np": sum(nps[name] for name in members),

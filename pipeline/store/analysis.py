@@ -41,8 +41,8 @@ class AnalysisFile:
         g.create_dataset("indices", data=d.indices.astype(np.int64), compression="gzip", shuffle=True)
         g.attrs.update(
             {
-                "n_vertices": d.n_vertices,
-                "n_essential": d.n_essential,
+                "vertices": d.n_vertices,
+                "essential": d.n_essential,
                 "w_max": d.w_max,
                 "np": result.neural_persistence,
             }

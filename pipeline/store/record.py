@@ -10,18 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Self
 
-
-def doc(text: str) -> Any:
-    """A required field with its documentation."""
-    return field(metadata={"doc": text})
-
-
-def optional(text: str) -> Any:
-    """A field that only some records have (None when absent)."""
-    return field(default=None, metadata={"doc": text})
+from pipeline.fields import doc, markdown_cell, optional
+from pipeline.topology.summary import LayerSummary
 
 
 class MissingAttribute(KeyError):
@@ -105,7 +98,8 @@ class RunAttrs(Record):
 
 @dataclass(frozen=True)
 class LayerAttrs(Record):
-    """The attributes of `/layers/<weight name>`: how one prunable weight tensor was pruned."""
+    """The attributes of `/layers/<weight name>`: how one prunable weight tensor was pruned, and
+    what the pruning step kept of the previous round's present-weight forest (`prev_tree_*`)."""
 
     kind: str = doc("`linear`, `conv` or `recurrent`")
     is_output: bool = doc("the classifier (last prunable weight)")
@@ -116,41 +110,22 @@ class LayerAttrs(Record):
     compression: float = doc("n_weights / n_kept")
     capped: bool = doc("kept more than its budget (T-IMP kept its whole tree)")
     budget: int | None = optional("weights the schedule allowed (absent for round 0)")
-    tree_edges: int | None = optional("edges of the previous round's present-weight spanning forest (rounds >= 1)")
-    tree_kept_edges: int | None = optional("of those, the edges whose weight this round's mask keeps")
-    tree_params: int | None = optional("distinct weights (conv: kernel parameters) behind that forest")
-    tree_kept_params: int | None = optional("of those, the weights this round's mask keeps")
+    prev_tree_edges: int | None = optional("edges of the previous round's present-weight spanning forest (rounds >= 1)")
+    prev_tree_kept_edges: int | None = optional("of those, the edges whose weight this round's mask keeps")
+    prev_tree_params: int | None = optional("distinct weights (conv: kernel parameters) behind that forest")
+    prev_tree_kept_params: int | None = optional("of those, the weights this round's mask keeps")
     np_before: float | None = optional("NP of the previous round's trained weights under its masks")
     np_after: float | None = optional("NP of the same weights under this round's masks (before retraining)")
 
 
-@dataclass(frozen=True)
-class DiagramAttrs(Record):
-    """The attributes of `/diagrams/<graph name>`: one layer graph's diagram and what is counted
-    on its present weights' spanning forest (docs/science.md §2–§4)."""
+@dataclass(frozen=True, kw_only=True)
+class DiagramAttrs(LayerSummary, Record):
+    """The attributes of `/diagrams/<graph name>`: one layer graph's quantities (``LayerSummary``,
+    docs/science.md §2–§4) and where its weights lie in their tensor."""
 
-    layer: str = doc("the weight tensor (state_dict name) the graph belongs to")
+    tensor: str = doc("the weight tensor (state_dict name) the graph belongs to")
     offset: int = doc("flat index of the graph's first weight in that tensor (non-zero for gate blocks)")
     size: int = doc("weights of the tensor in this graph (its flat indices: offset .. offset + size - 1)")
-    kind: str = doc("`linear`, `conv` or `recurrent`")
-    m: int = doc("input vertices")
-    n: int = doc("output vertices")
-    n_vertices: int = doc("vertices of the diagram's graph")
-    n_components: int = doc("components of the diagram's spanning forest")
-    n_essential: int = doc("essential points (1, 0) counted in NP (convention `essential`)")
-    w_max: float = doc("the scale w' = |w| / w_max")
-    degenerate: bool = doc("the layer's present weights are all zero")
-    np: float = doc("neural persistence")
-    normalized_np: float = doc("NP over the convention's normaliser (docs/science.md §2 says when it can exceed 1)")
-    weights: int = doc("present edges")
-    mst_edges: int = doc("edges of the present weights' spanning forest")
-    eta_tau: float = doc("weights / mst_edges")
-    alpha: int = doc("α: the forest's distinct weights (conv: kernel parameters)")
-    overlap_shared: int = doc("how many of the α heaviest weights are in the forest")
-    overlap_fraction: float = doc("overlap_shared / α")
-    params: int | None = optional("conv: present kernel parameters")
-    mst_params: int | None = optional("conv: kernel parameters the forest uses")
-    eta_tau_params: float | None = optional("conv: params / mst_params")
 
 
 METRICS: dict[str, str] = {
@@ -168,8 +143,6 @@ METRICS: dict[str, str] = {
 
 def schema_markdown() -> str:
     """The attribute tables of docs/hdf5-schema.md, generated from the records above."""
-    from pipeline.fields import markdown_cell
-
     parts = []
     groups = ((RunAttrs, "/ (root)"), (LayerAttrs, "/layers/<weight name>"), (DiagramAttrs, "/diagrams/<graph name>"))
     for cls, where in groups:

@@ -21,7 +21,29 @@ from pipeline.store.paths import partial_file
 from pipeline.store.record import DiagramAttrs, LayerAttrs, MissingAttribute, RunAttrs
 
 FORMAT = "imp-topology-round"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+OLDEST_READABLE = 2
+"""Files of versions OLDEST_READABLE .. SCHEMA_VERSION are read, older names mapped to today's."""
+
+_RENAMED_IN_3 = {
+    "layers": {
+        "tree_edges": "prev_tree_edges",
+        "tree_kept_edges": "prev_tree_kept_edges",
+        "tree_params": "prev_tree_params",
+        "tree_kept_params": "prev_tree_kept_params",
+    },
+    "diagrams": {
+        "layer": "tensor",
+        "n_vertices": "vertices",
+        "n_components": "diagram_components",
+        "n_essential": "essential",
+        "mst_edges": "tree_edges",
+        "mst_params": "tree_params",
+        "overlap_shared": "shared",
+        "overlap_fraction": "overlap",
+    },
+}
+"""Version 3 gave every per-graph quantity the one name ``LayerSummary`` uses (docs/hdf5-schema.md)."""
 _COMPRESS = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 
@@ -54,7 +76,7 @@ class RoundData:
     def state(self, which: str = "trained") -> dict[str, Any]:
         """The full model state (torch tensors): prunable weights (trained, or at the rewind
         point) and the rest."""
-        import torch
+        import torch  # here: the workflow parse imports pipeline.store; torch loads only for a state
 
         if which == "trained":
             parts = {**self.trained_rest, **self.weights}
@@ -153,14 +175,24 @@ def open_checked(path: str | Path) -> h5py.File:
         f.close()
         raise RoundFileError(f"{path} was never completed (no completion marker): delete it and rerun its round")
     version = int(f.attrs["schema_version"])
-    if version != SCHEMA_VERSION:
+    if not OLDEST_READABLE <= version <= SCHEMA_VERSION:
         f.close()
         newer = "a newer pipeline: update this code" if version > SCHEMA_VERSION else "an older pipeline"
         raise RoundFileError(
-            f"{path} has schema version {version}, written by {newer}; this code reads version "
-            f"{SCHEMA_VERSION}: delete the file (or its run directory) and rerun its round"
+            f"{path} has schema version {version}, written by {newer}; this code reads versions "
+            f"{OLDEST_READABLE} to {SCHEMA_VERSION}: delete the file (or its run directory) and rerun its round"
         )
     return f
+
+
+def _upgraded(f: h5py.File, group: str, name: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    """A version-2 object's attributes under today's names (version 3 stores them as they are)."""
+    if int(f.attrs["schema_version"]) >= 3:
+        return attrs
+    attrs = {_RENAMED_IN_3[group].get(key, key): value for key, value in attrs.items()}
+    if group == "diagrams":  # the graph's name was its group's; a forest has vertices - edges components
+        attrs |= {"layer": name, "components": attrs["vertices"] - attrs["tree_edges"]}
+    return attrs
 
 
 @contextlib.contextmanager
@@ -177,11 +209,12 @@ def run_attrs(f: h5py.File) -> RunAttrs:
 
 
 def layer_attrs(f: h5py.File) -> dict[str, LayerAttrs]:
-    return {k: LayerAttrs.from_attrs(attrs_dict(g.attrs)) for k, g in f["layers"].items()}
+    return {k: LayerAttrs.from_attrs(_upgraded(f, "layers", k, attrs_dict(g.attrs))) for k, g in f["layers"].items()}
 
 
 def diagram_attrs(f: h5py.File) -> dict[str, DiagramAttrs]:
-    return {k: DiagramAttrs.from_attrs(attrs_dict(g.attrs)) for k, g in f["diagrams"].items()}
+    items = f["diagrams"].items()
+    return {k: DiagramAttrs.from_attrs(_upgraded(f, "diagrams", k, attrs_dict(g.attrs))) for k, g in items}
 
 
 def read_round(path: str | Path, *, diagrams: bool = True, metrics: bool = True) -> RoundData:

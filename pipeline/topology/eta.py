@@ -16,26 +16,26 @@ from pipeline.topology.mst import ConvForest, SpanningForest, conv_components
 
 @dataclass(frozen=True)
 class EtaCount:
-    """Sizes behind one η_τ value. ``params``/``mst_params`` only for exact conv layers."""
+    """Sizes behind one η_τ value. ``params``/``tree_params`` only for exact conv layers."""
 
     layer: str
     kind: str
     m: int
     n: int
     weights: int
-    mst_edges: int
+    tree_edges: int
     params: int | None = None
-    mst_params: int | None = None
+    tree_params: int | None = None
 
     @property
     def eta_tau(self) -> float:
-        return self.weights / self.mst_edges if self.mst_edges else float("inf")
+        return self.weights / self.tree_edges if self.tree_edges else float("inf")
 
     @property
     def eta_tau_params(self) -> float | None:
-        if self.params is None or not self.mst_params:
+        if self.params is None or not self.tree_params:
             return None
-        return self.params / self.mst_params
+        return self.params / self.tree_params
 
 
 def dense_closed_form(m: int, n: int) -> tuple[int, int]:
@@ -106,7 +106,7 @@ def counted(layer: Layer, forest: SpanningForest) -> EtaCount:
             layer.n_weights,
             forest.n_edges,
             params=layer.n_params,
-            mst_params=forest.n_used_params,
+            tree_params=forest.n_used_params,
         )
     require_present(layer, forest.indices)
     return EtaCount(layer.name, layer.kind, layer.m, layer.n, layer.n_weights, forest.n_edges)
@@ -130,7 +130,7 @@ def aggregate(rows: Iterable[EtaCount]) -> list[EtaCount]:
         if not members and name != "final":
             continue
         with_params = [r for r in members if r.params is not None]
-        params_known = name == "conv" and with_params and all(r.mst_params is not None for r in with_params)
+        params_known = name == "conv" and with_params and all(r.tree_params is not None for r in with_params)
         out.append(
             EtaCount(
                 layer=name,
@@ -138,9 +138,9 @@ def aggregate(rows: Iterable[EtaCount]) -> list[EtaCount]:
                 m=sum(r.m for r in members),
                 n=sum(r.n for r in members),
                 weights=sum(r.weights for r in members),
-                mst_edges=sum(r.mst_edges for r in members),
+                tree_edges=sum(r.tree_edges for r in members),
                 params=sum(r.params or 0 for r in with_params) if params_known else None,
-                mst_params=sum(r.mst_params or 0 for r in with_params) if params_known else None,
+                tree_params=sum(r.tree_params or 0 for r in with_params) if params_known else None,
             )
         )
     return out

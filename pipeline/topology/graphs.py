@@ -80,6 +80,16 @@ def _check_mask(weight: np.ndarray, mask: np.ndarray | None) -> np.ndarray | Non
     return mask.astype(bool, copy=False)
 
 
+def block_name(tensor: str, block: str) -> str:
+    """The graph of one block of a weight tensor (an RNN gate, an attention q/k/v): ``tensor[block]``."""
+    return f"{tensor}[{block}]"
+
+
+def tensor_of(graph: str) -> str:
+    """The weight tensor a graph belongs to (a block's graph is named by ``block_name``)."""
+    return graph.split("[")[0]
+
+
 @dataclass(frozen=True, eq=False)
 class DenseLayer:
     """A complete bipartite layer: ``weight`` is (outputs n, inputs m), torch's layout.
@@ -101,6 +111,10 @@ class DenseLayer:
             raise ValueError(f"layer {self.name!r}: a dense layer needs a 2-D weight, got {weight.shape}")
         object.__setattr__(self, "weight", weight)
         object.__setattr__(self, "mask", _check_mask(weight, self.mask))
+
+    @property
+    def tensor(self) -> str:
+        return tensor_of(self.name)
 
     @property
     def m(self) -> int:
@@ -156,6 +170,10 @@ class ConvLayer:
     def offset(self) -> int:
         """Kernel parameter indices are already flat indices into the whole weight."""
         return 0
+
+    @property
+    def tensor(self) -> str:
+        return self.name
 
     @property
     def in_channels(self) -> int:

@@ -129,7 +129,7 @@ def log10_chance_at_least(population: int, alpha: int, shared: int) -> float:
     least ``shared`` (hypergeometric): how surprising a measured top-α/tree overlap is."""
     if not 0 <= shared <= alpha <= population:
         raise ValueError(f"need 0 <= shared <= alpha <= population, got {shared}, {alpha}, {population}")
-    from scipy import stats
+    from scipy import stats  # imported here: scipy.stats costs most of a second at start-up
 
     return _log_at_least(stats.hypergeom(population, alpha, alpha), shared, alpha) * _LOG10_E
 

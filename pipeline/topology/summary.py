@@ -1,8 +1,10 @@
-"""Everything one layer's topology says, in one record (what ``python -m pipeline analyze`` prints).
+"""Everything one layer graph's topology says, in one record: a row of ``python -m pipeline
+analyze``, and the quantities a round file stores for each of its graphs (``store.record``).
 
 Sizes and η_τ from the present weights' forest, NP from the convention's diagram, the top-α
 overlap with its bound (dense layers) and its chance level. Convolutions count the overlap,
-like η_τ's parameter level, over distinct kernel parameters (docs/science.md §3-§4).
+like η_τ's parameter level, over distinct kernel parameters (docs/science.md §2-§4). One name
+per quantity: code, HDF5 attributes, tables and the analyze output all use these.
 """
 
 from __future__ import annotations
@@ -10,36 +12,48 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from pipeline.fields import doc, optional
 from pipeline.topology.diagram import LayerPersistence
-from pipeline.topology.eta import counted
+from pipeline.topology.eta import EtaCount, counted
 from pipeline.topology.graphs import ConvLayer
 from pipeline.topology.overlap import log10_chance_at_least, lower_bound, overlap
 
 
 @dataclass(frozen=True)
 class LayerSummary:
-    """One graph's sizes, η_τ, NP and overlap; ``None`` where a value does not apply."""
+    """One layer graph's sizes, η_τ, NP and overlap; None where a value does not apply."""
 
-    layer: str
-    kind: str
-    m: int
-    n: int
-    weights: int
-    tree_edges: int
-    components: int
-    eta_tau: float
-    params: int | None
-    tree_params: int | None
-    eta_tau_params: float | None
-    w_max: float
-    np: float
-    normalized_np: float
-    degenerate: bool
-    alpha: int
-    shared: int
-    overlap: float
-    bound: float | None
-    log10_chance: float | None
+    layer: str = doc("the graph: a weight tensor's state_dict name, `name[gate]` for a gate or q/k/v block")
+    kind: str = doc("`linear`, `conv`, `recurrent` or `attention`")
+    m: int = doc("input vertices")
+    n: int = doc("output vertices")
+    vertices: int = doc("vertices of the graph (conv: of its Toeplitz graph)")
+    weights: int = doc("present edges (weights not masked and not zero)")
+    tree_edges: int = doc("edges of the present weights' maximum spanning forest")
+    components: int = doc("components of that forest (vertices - tree_edges)")
+    eta_tau: float = doc("η_τ at the edge level: weights / tree_edges")
+    w_max: float = doc("the scale of the diagram, w' = |w| / w_max (convention `w_max`)")
+    np: float = doc("neural persistence of the diagram (docs/science.md §2)")
+    normalized_np: float = doc("NP over the convention's normaliser (§2 says when it can exceed 1)")
+    essential: int = doc("essential points (1, 0) counted in NP (convention `essential`)")
+    diagram_components: int = doc(
+        "components of the diagram's forest (with `pruned: zero`, masked edges join it at weight 0)"
+    )
+    degenerate: bool = doc("the graph's present weights are all zero")
+    alpha: int = doc("α: the forest's distinct weights (conv: kernel parameters)")
+    shared: int = doc("how many of the α heaviest weights (conv: kernel parameters) the forest uses")
+    overlap: float = doc("shared / α (NaN when α = 0)")
+    params: int | None = optional("conv: present kernel parameters")
+    tree_params: int | None = optional("conv: kernel parameters the forest uses")
+    eta_tau_params: float | None = optional("conv: η_τ at the parameter level, params / tree_params")
+    bound: float | None = optional("Theorem 3.3's lower bound on the overlap (dense layers, docs/science.md §4)")
+    log10_chance: float | None = optional("log10 of the chance that a random α-subset shares at least `shared`")
+
+    def eta_count(self) -> EtaCount:
+        """The sizes behind η_τ, for the Conv / Dense / Final aggregates."""
+        return EtaCount(
+            self.layer, self.kind, self.m, self.n, self.weights, self.tree_edges, self.params, self.tree_params
+        )
 
 
 def _bound(r: LayerPersistence) -> float | None:
@@ -54,7 +68,7 @@ def _bound(r: LayerPersistence) -> float | None:
 
 
 def summarize(r: LayerPersistence) -> LayerSummary:
-    """The summary of one layer's persistence (its forests and diagram)."""
+    """The one map from a layer's persistence (its forests and diagram) to its quantities."""
     layer = r.layer
     eta = counted(layer, r.tree)
     shared = overlap(layer, r.tree)
@@ -65,20 +79,23 @@ def summarize(r: LayerPersistence) -> LayerSummary:
         kind=layer.kind,
         m=layer.m,
         n=layer.n,
+        vertices=r.forest.n_vertices,
         weights=eta.weights,
-        tree_edges=eta.mst_edges,
+        tree_edges=eta.tree_edges,
         components=r.tree.n_components,
         eta_tau=eta.eta_tau,
-        params=eta.params,
-        tree_params=eta.mst_params,
-        eta_tau_params=eta.eta_tau_params,
         w_max=r.diagram.w_max,
         np=r.neural_persistence,
         normalized_np=r.normalized,
+        essential=r.diagram.n_essential,
+        diagram_components=r.forest.n_components,
         degenerate=r.diagram.degenerate,
         alpha=shared.alpha,
         shared=shared.shared,
         overlap=shared.fraction if shared.alpha else math.nan,
+        params=eta.params,
+        tree_params=eta.tree_params,
+        eta_tau_params=eta.eta_tau_params,
         bound=_bound(r),
         log10_chance=chance,
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from pipeline.config import TrainingConfig
 from pipeline.data.device import DeviceData
@@ -149,8 +150,6 @@ def train(
         correct = torch.zeros((), device=device, dtype=torch.long)
         batches = data.train_batches(recipe.batch_size, _epoch_generator(seed, epoch))
         if show_bar:
-            from tqdm import tqdm
-
             batches = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch}", leave=False)
         for step, (images, labels) in enumerate(batches, start=(epoch - 1) * steps_per_epoch + 1):
             if memory_format is torch.channels_last:

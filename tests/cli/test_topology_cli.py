@@ -30,7 +30,7 @@ def test_eta_csv_for_resnet20(capsys):
     )
     assert code == 0
     frame = pd.read_csv(io.StringIO(out))
-    assert list(frame.columns) == ["layer", "kind", "m", "n", "weights", "mst_edges", "eta_tau"]
+    assert list(frame.columns) == ["layer", "kind", "m", "n", "weights", "tree_edges", "eta_tau"]
     assert frame["layer"].tolist()[-3:] == ["conv", "dense", "final"]
     assert len(frame) == 19 + 1 + 3  # 19 3x3 convs, the classifier, the aggregates
 
@@ -43,7 +43,7 @@ def test_eta_exact_adds_parameter_level_columns(capsys):
     rows = {r["layer"]: r for r in json.loads(out)}
     conv = rows["features.0.weight"]
     assert conv["m"] == 30 * 30 and conv["n"] == 32 * 28 * 28
-    assert conv["eta_tau_params"] == pytest.approx(conv["params"] / conv["mst_params"])
+    assert conv["eta_tau_params"] == pytest.approx(conv["params"] / conv["tree_params"])
     assert rows["conv"]["params"] == 288 + 9216
 
 
@@ -102,10 +102,10 @@ def test_persistence_counts_the_present_tree_under_every_preset(capsys, tmp_path
         frames[preset] = pd.read_csv(io.StringIO(out)).set_index("layer")
     paper, rieck = frames["paper"], frames["rieck"]
     pd.testing.assert_frame_equal(
-        rieck[["weights", "mst_edges", "eta_tau"]], paper[["weights", "mst_edges", "eta_tau"]]
+        rieck[["weights", "tree_edges", "eta_tau"]], paper[["weights", "tree_edges", "eta_tau"]]
     )
-    assert paper.loc["net.11.weight", "mst_edges"] == 100 + 10 - paper.loc["net.11.weight", "components"]
-    assert rieck.loc["net.11.weight", "components"] == 1
+    assert paper.loc["net.11.weight", "tree_edges"] == 100 + 10 - paper.loc["net.11.weight", "components"]
+    assert rieck.loc["net.11.weight", "diagram_components"] == 1  # zero-weight edges join the diagram's forest
 
 
 def test_errors_are_one_clear_line(capsys, tmp_path):

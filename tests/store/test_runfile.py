@@ -1,3 +1,6 @@
+from dataclasses import asdict
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -5,6 +8,10 @@ import pytest
 from pipeline.store import RoundData, RoundFileError, read_round, write_round
 from pipeline.store.record import DiagramAttrs, LayerAttrs, Record, RunAttrs
 from pipeline.store.runfile import DiagramRecord
+from pipeline.topology.conventions import Convention
+from pipeline.topology.diagram import layer_persistence
+from pipeline.topology.graphs import DenseLayer, tensor_of
+from pipeline.topology.summary import summarize
 
 
 def _record(cls: type[Record], **values) -> Record:
@@ -94,3 +101,27 @@ def test_a_file_missing_a_record_field_is_refused_naming_it(tmp_path):
         del f["layers/fc.weight"].attrs["n_kept"]
     with pytest.raises(RoundFileError, match=r"missing attributes \['n_kept'\] of a LayerAttrs"):
         read_round(path)
+
+
+V2_FILE = Path(__file__).parent / "fixtures" / "lstm-mnist-5k-imp-round1-v2.h5"
+"""A round written by schema version 2 (commit 7696554): an LSTM's gate blocks and its classifier,
+IMP round 1 on mnist-5k, one epoch."""
+
+
+def test_a_version_2_file_reads_under_todays_names_with_the_values_it_measured():
+    data = read_round(V2_FILE)
+    with h5py.File(V2_FILE) as f:
+        assert f.attrs["schema_version"] == 2
+    convention = Convention(**data.attrs.config["topology"])
+    assert len(data.diagrams) == 9  # 4 gates x (input, hidden) + the classifier
+    for name, record in data.diagrams.items():
+        a = record.attrs
+        assert a.layer == name and a.tensor == tensor_of(name) and a.bound is None and a.log10_chance is None
+        flat = data.weights[a.tensor].ravel()[a.offset : a.offset + a.size]
+        mask = data.masks[a.tensor].ravel()[a.offset : a.offset + a.size]
+        graph = DenseLayer(name, flat.reshape(a.n, a.m), mask.reshape(a.n, a.m), kind=a.kind, offset=a.offset)
+        measured = asdict(summarize(layer_persistence(graph, convention)))
+        stored = {key: getattr(a, key) for key in measured}
+        assert stored == pytest.approx(measured | {"bound": None, "log10_chance": None}, nan_ok=True), name
+    for attrs in data.layer_attrs.values():
+        assert 0 <= attrs.prev_tree_kept_edges <= attrs.prev_tree_edges

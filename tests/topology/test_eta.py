@@ -57,8 +57,8 @@ def test_exact_closed_form_matches_counted_forest():
         closed = closed_form(layer, "exact")
         real = counted(layer, spanning_forest(layer))
         assert closed is not None
-        assert (closed.weights, closed.mst_edges) == (real.weights, real.mst_edges)
-        assert real.params == layer.weight.size and 0 < real.mst_params <= real.params
+        assert (closed.weights, closed.tree_edges) == (real.weights, real.tree_edges)
+        assert real.params == layer.weight.size and 0 < real.tree_params <= real.params
 
 
 def test_counted_eta_on_pruned_layer():
@@ -68,8 +68,8 @@ def test_counted_eta_on_pruned_layer():
     layer = DenseLayer("l", weight, mask)
     row = counted(layer, spanning_forest(layer))
     assert row.weights == mask.sum()
-    assert row.mst_edges == spanning_forest(layer).n_edges <= 29
-    assert row.eta_tau == pytest.approx(mask.sum() / row.mst_edges)
+    assert row.tree_edges == spanning_forest(layer).n_edges <= 29
+    assert row.eta_tau == pytest.approx(mask.sum() / row.tree_edges)
 
 
 def test_aggregates_are_ratios_of_sums():

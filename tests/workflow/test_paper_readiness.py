@@ -29,7 +29,7 @@ def test_resnet20_and_vgg11_on_a_cifar10_fixture(tmp_path):
         last = read_round(next(f for f in files if f.parts[-2] == "timp" and f.name == "round2.h5"))
         assert last.attrs["density"] == pytest.approx(0.64, abs=0.01)
         conv = [d for d in last.diagrams.values() if d.attrs["kind"] == "conv"]
-        assert conv and all(d.attrs["mst_params"] > 0 for d in conv)
+        assert conv and all(d.attrs["tree_params"] > 0 for d in conv)
         assert Path(paths.figure_file(tmp_path / "results", arch, "cifar10", "accuracy")).exists()
     eta = pd.read_csv(paths.table_file(tmp_path / "results", "eta_tau", "csv"))
     counted = eta[(eta["arch"] == "resnet20") & (eta["dataset"] == "cifar10")]["params_counted_on"].unique()

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def snip_scores(model: Any, batch: tuple[Any, Any], weights: Sequence[PrunableWeight]) -> dict[str, np.ndarray]:
     """|θ · ∂L/∂θ| of the cross-entropy on ``batch`` (images, labels), on a copy of ``model``."""
-    from torch import nn
+    from torch import nn  # here: the workflow reads the method registry; torch loads only to score
 
     net = copy.deepcopy(model).train()
     params = dict(net.named_parameters())

@@ -30,7 +30,7 @@ STEPS = 100
 
 def linearised(model: Any) -> Any:
     """A float64 copy of ``model`` in eval mode with |x| for every floating-point tensor."""
-    import torch
+    import torch  # here: the workflow reads the method registry; torch loads only to score
 
     net = copy.deepcopy(model).double().eval()
     with torch.no_grad():
@@ -42,7 +42,7 @@ def linearised(model: Any) -> Any:
 
 def synflow_scores(net: Any, input_shape: Sequence[int], weights: Sequence[PrunableWeight]) -> dict[str, np.ndarray]:
     """|θ · ∂R/∂θ| with R = sum(net(ones)) for a ``linearised`` network."""
-    import torch
+    import torch  # here: the workflow reads the method registry; torch loads only to score
 
     params = dict(net.named_parameters())
     net.zero_grad(set_to_none=True)
@@ -52,7 +52,7 @@ def synflow_scores(net: Any, input_shape: Sequence[int], weights: Sequence[Pruna
 
 
 def prune(ctx: PruneContext) -> PruneResult:
-    import torch
+    import torch  # here: the workflow reads the method registry; torch loads only to prune
 
     net = linearised(ctx.model)
     params = dict(net.named_parameters())

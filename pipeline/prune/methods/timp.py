@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.prune.registry import Method, PruneContext, PruneResult, register_method
+from pipeline.prune.retention import persistence_of, trees_of
 from pipeline.prune.select import keep_top, magnitudes, prunable
 
 if TYPE_CHECKING:
@@ -21,8 +22,7 @@ if TYPE_CHECKING:
 
 def tree_edges(weight: PrunableWeight, value: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Flat indices (into the weight) of its maximum spanning forest(s) under the mask."""
-    from pipeline.prune.retention import persistence_of, trees_of
-    from pipeline.topology.conventions import PAPER
+    from pipeline.topology.conventions import PAPER  # here: the topology package loads numba
 
     trees = trees_of(persistence_of([weight], {weight.name: value}, {weight.name: mask}, PAPER))
     return trees.get(weight.name, np.zeros(0, dtype=np.int64))
