@@ -31,7 +31,7 @@ from pipeline.prune.retention import TreeRetention, persistence_of, tree_retenti
 from pipeline.runs import RunSpec, run_spec
 from pipeline.store import DiagramRecord, RoundData, RoundKey, checkpoint_dir, read_round, write_round
 from pipeline.store.provenance import code_revision, library_versions, process_account
-from pipeline.store.record import DiagramAttrs, LayerAttrs, RunAttrs
+from pipeline.store.record import EPOCH_SCALARS, DiagramAttrs, LayerAttrs, RunAttrs
 from pipeline.topology import LayerPersistence, network_persistence
 from pipeline.topology.eta import aggregate
 from pipeline.topology.graphs import Layer
@@ -255,8 +255,7 @@ def _retention_totals(retention: dict[str, TreeRetention] | None) -> dict[str, f
 
 def epoch_metrics(trained: TrainResult) -> dict[str, np.ndarray]:
     history = trained.history
-    keys = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds")
-    metrics = {key: np.array([getattr(h, key) for h in history]) for key in keys}
+    metrics = {key: np.array([getattr(h, key) for h in history]) for key in EPOCH_SCALARS}
     for graph in history[0].np if history else {}:
         metrics[f"np/{graph}"] = np.array([h.np[graph] for h in history])
     return metrics
@@ -310,7 +309,7 @@ def record(r: Round, trained: TrainResult, t0: float) -> RoundData:
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         wall_seconds=wall,
         **_retention_totals(r.retention),
-        **process_account(wall, r.data.device.type == "cuda"),
+        **process_account(wall, r.data.device.type == "cuda").to_attrs(),
     )
     return RoundData(
         attrs=attrs,

@@ -14,9 +14,10 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import h5py
+
+from pipeline.store.record import JobAccount
 
 FINAL = (
     "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
@@ -55,7 +56,7 @@ def _sacct(job_ids: Sequence[str]) -> list[dict[str, str]]:
     return [dict(zip(fields, line.split("|"), strict=False)) for line in out.splitlines() if line.strip()]
 
 
-def slurm_account(job_ids: Sequence[str], settle_s: float = 10.0) -> dict[str, Any] | None:
+def slurm_account(job_ids: Sequence[str], settle_s: float = 10.0) -> JobAccount | None:
     """The scheduler's account of a round's attempts (the last one finished it). A job's result
     file appears before SLURM closes its record: ask again, every 2 s, until it is final."""
     deadline = time.monotonic() + settle_s
@@ -72,19 +73,19 @@ def slurm_account(job_ids: Sequence[str], settle_s: float = 10.0) -> dict[str, A
     if last is None:
         return None
     steps = [r for r in rows if r["JobID"].startswith(f"{job_ids[-1]}.")]
-    return {
-        "job_ids": ",".join(job_ids),
-        "node": last["NodeList"],
-        "queue_wait_s": max(0.0, _seconds_between(last["Submit"], last["Start"])),
-        "elapsed_s": float(sum(int(r["ElapsedRaw"] or 0) for r in allocations)),
-        "peak_rss_mb": max((_mib(r["MaxRSS"]) for r in steps), default=0.0) or None,  # None: not gathered
-        "gpus": _gpus(last["AllocTRES"]),
-    }
+    return JobAccount(
+        job_ids=",".join(job_ids),
+        node=last["NodeList"],
+        queue_wait_s=max(0.0, _seconds_between(last["Submit"], last["Start"])),
+        elapsed_s=float(sum(int(r["ElapsedRaw"] or 0) for r in allocations)),
+        peak_rss_mb=max((_mib(r["MaxRSS"]) for r in steps), default=0.0) or None,  # None: not gathered
+        gpus=_gpus(last["AllocTRES"]),
+    )
 
 
-def write_account(path: Path, account: dict[str, Any]) -> None:
+def write_account(path: Path, account: JobAccount) -> None:
     """Write the scheduler's account over the job's own into a round file (not yet in place)."""
     with h5py.File(path, "r+") as f:
-        for key, value in account.items():
+        for key, value in account.to_attrs().items():
             if value is not None:  # a site that gathers no MaxRSS keeps the job's own peak
                 f.attrs[key] = value

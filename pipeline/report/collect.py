@@ -7,6 +7,7 @@ method, so every method's curve starts from the dense network.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +16,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.prune.registry import DENSE
-from pipeline.store.record import RunAttrs
+from pipeline.store.record import JobAccount, RunAttrs
 from pipeline.store.runfile import datasets_dict, diagram_attrs, open_checked, records_of, run_attrs
 
 RUN_KEYS = ["arch", "dataset", "run_hash", "trial"]
 PRUNE_TIME = ("tree_kept", "tree_kept_params", "np_retained")
 """What a round's pruning step kept of the previous round's tree and NP (NaN for round 0)."""
-ACCOUNT = ("job_ids", "node", "requeues", "queue_wait_s", "elapsed_s", "peak_rss_mb", "gpus")
+ACCOUNT = tuple(f.name for f in dataclasses.fields(JobAccount))
 """What the round's job cost (``RunAttrs``; missing in files written before it was recorded)."""
 
 

@@ -11,7 +11,7 @@ Layout (under the configured ``results`` directory)::
     logs/tables.log, logs/eta_tau.log, logs/figures/{arch}/{dataset}.log
     report.html
 
-``run_hash`` hashes every setting that decides the numbers (``pipeline.config.run_hash``), so
+``run_hash`` hashes every setting that decides the numbers (``pipeline.runs.run_hash``), so
 runs of different configurations never overwrite each other.
 """
 

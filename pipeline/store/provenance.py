@@ -8,7 +8,6 @@ import resource
 import socket
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numba
@@ -16,6 +15,7 @@ import numpy as np
 import torch
 
 import pipeline
+from pipeline.store.record import JobAccount
 
 
 def library_versions() -> dict[str, str]:
@@ -45,14 +45,14 @@ def code_revision() -> str:
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
 
 
-def process_account(wall_s: float, cuda: bool) -> dict[str, Any]:
+def process_account(wall_s: float, cuda: bool) -> JobAccount:
     """The round's cost as its own process sees it (the inline and local backends keep this)."""
-    return {
-        "job_ids": os.environ.get("SLURM_JOB_ID", ""),
-        "node": socket.gethostname(),
-        "requeues": int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0),
-        "queue_wait_s": 0.0,
-        "elapsed_s": wall_s,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "gpus": int(cuda),
-    }
+    return JobAccount(
+        job_ids=os.environ.get("SLURM_JOB_ID", ""),
+        node=socket.gethostname(),
+        requeues=int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0),
+        queue_wait_s=0.0,
+        elapsed_s=wall_s,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        gpus=int(cuda),
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 from pipeline.fields import doc, markdown_cell, optional
@@ -48,10 +48,23 @@ class Record:
 
 
 @dataclass(frozen=True)
-class RunAttrs(Record):
+class JobAccount(Record):
+    """What a round cost, as the scheduler (SLURM) or the round's own process counts it."""
+
+    job_ids: str | None = optional("SLURM job ids of every attempt, comma-separated (empty: inline or local)")
+    node: str | None = optional("where the round ran: SLURM's node list, else the host name")
+    requeues: int | None = optional("times SLURM requeued the job (preemption, time limit) before it finished")
+    queue_wait_s: float | None = optional("seconds the finishing job waited in the queue (SLURM; 0 otherwise)")
+    elapsed_s: float | None = optional("seconds of every attempt as the scheduler counts them (else the process's)")
+    peak_rss_mb: float | None = optional("peak memory in MiB: SLURM's MaxRSS of the finishing job, else the process's")
+    gpus: int | None = optional("GPUs allocated to the finishing job (SLURM), else 1 on a CUDA device and 0 on a CPU")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunAttrs(JobAccount):
     """The root attributes: which round of which run, its outcome and its provenance."""
 
-    run_hash: str = doc("hash of every setting that decides the numbers (`pipeline.config.run_hash`)")
+    run_hash: str = doc("hash of every setting that decides the numbers (`pipeline.runs.run_hash`)")
     arch: str = doc("architecture")
     dataset: str = doc("data set")
     method: str = doc("the pruning method, or `dense` for round 0")
@@ -87,13 +100,6 @@ class RunAttrs(Record):
         "NP the pruning step kept: total NP of the previous round's trained weights under the new masks "
         "over that under the old"
     )
-    job_ids: str | None = optional("SLURM job ids of every attempt, comma-separated (empty: inline or local)")
-    node: str | None = optional("where the round ran: SLURM's node list, else the host name")
-    requeues: int | None = optional("times SLURM requeued the job (preemption, time limit) before it finished")
-    queue_wait_s: float | None = optional("seconds the finishing job waited in the queue (SLURM; 0 otherwise)")
-    elapsed_s: float | None = optional("seconds of every attempt as the scheduler counts them (else the process's)")
-    peak_rss_mb: float | None = optional("peak memory in MiB: SLURM's MaxRSS of the finishing job, else the process's")
-    gpus: int | None = optional("GPUs allocated to the finishing job (SLURM), else 1 on a CUDA device and 0 on a CPU")
 
 
 @dataclass(frozen=True)
@@ -128,14 +134,24 @@ class DiagramAttrs(LayerSummary, Record):
     size: int = doc("weights of the tensor in this graph (its flat indices: offset .. offset + size - 1)")
 
 
-METRICS: dict[str, str] = {
-    "epoch": "epoch number (1-based)",
-    "train_loss": "mean training loss of the epoch",
-    "train_acc": "training accuracy of the epoch",
-    "test_loss": "test loss after the epoch",
-    "test_acc": "test accuracy after the epoch",
-    "lr": "learning rate during the epoch",
-    "seconds": "wall time of the epoch",
+@dataclass
+class EpochRecord:
+    """One epoch of training: the per-epoch arrays under `/metrics` are these fields, epoch by epoch."""
+
+    epoch: int = doc("epoch number (1-based)")
+    train_loss: float = doc("mean training loss of the epoch")
+    train_acc: float = doc("training accuracy of the epoch")
+    test_loss: float = doc("test loss after the epoch")
+    test_acc: float = doc("test accuracy after the epoch")
+    lr: float = doc("learning rate during the epoch")
+    seconds: float = doc("wall time of the epoch")
+    np: dict[str, float] = field(default_factory=dict, metadata={"doc": "NP of each layer graph after the epoch"})
+
+
+EPOCH_SCALARS = tuple(f.name for f in dataclasses.fields(EpochRecord) if f.name != "np")
+"""The per-epoch scalar metrics, in order."""
+
+METRICS: dict[str, str] = {f.name: f.metadata["doc"] for f in dataclasses.fields(EpochRecord) if f.name != "np"} | {
     "np/<graph name>": "neural persistence of each layer graph after the epoch (when `training.track_np`)",
 }
 """The per-epoch arrays under `/metrics` (one value per epoch)."""

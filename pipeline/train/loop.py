@@ -13,7 +13,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +24,10 @@ from tqdm import tqdm
 from pipeline.config import TrainingConfig
 from pipeline.data.device import DeviceData
 from pipeline.store.paths import checkpoint_file, sibling_partial
+from pipeline.store.record import EpochRecord
 from pipeline.train.masking import ModelMasks
 
 log = logging.getLogger("pipeline.train")
-
-
-@dataclass
-class EpochRecord:
-    epoch: int
-    train_loss: float
-    train_acc: float
-    test_loss: float
-    test_acc: float
-    lr: float
-    seconds: float
-    np: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
