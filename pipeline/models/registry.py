@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,8 +41,6 @@ architecture takes every image data set, its builder adapting channels, size and
 TORCHVISION = "tv:"
 """Prefix of an architecture that is a torchvision classifier (``tv:resnet18``, pipeline.models.zoo)."""
 
-BUILDER_MODULES = tuple(f"pipeline.models.{name}" for name in ("mnist", "vgg", "resnet", "recurrent"))
-
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -59,10 +58,14 @@ def register_model(
     """Register a builder under ``name``, which must be declared in ``FAMILIES``."""
 
     def decorate(builder: Builder) -> Builder:
+        where = f"{builder.__module__}.{builder.__qualname__}"
         if name not in FAMILIES:
-            raise ValueError(f"architecture {name!r} is not declared in FAMILIES")
+            raise ValueError(
+                f"{where} registers architecture {name!r}, which FAMILIES (pipeline.models.registry) lacks"
+            )
         if name in _REGISTRY:
-            raise ValueError(f"an architecture named {name!r} is already registered")
+            other = _REGISTRY[name].builder
+            raise ValueError(f"{where}: architecture {name!r} is registered already by {other.__module__}")
         _REGISTRY[name] = ModelEntry(name, builder, family_kwargs or {})
         return builder
 
@@ -99,9 +102,14 @@ def _check(arch: str) -> None:
 
 
 def get_entry(arch: str) -> ModelEntry:
+    """The builder of a declared architecture: every module of this package is imported (torch),
+    so a builder is found wherever it is defined, with no second list of modules."""
     _check(arch)
-    for module in BUILDER_MODULES:
-        importlib.import_module(module)
+    package = importlib.import_module(__package__)
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{__package__}.{info.name}")
+    if arch not in _REGISTRY:
+        raise ValueError(f"architecture {arch!r} is declared in FAMILIES but no module of {__package__} registers it")
     return _REGISTRY[arch]
 
 

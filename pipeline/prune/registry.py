@@ -102,10 +102,14 @@ _DISCOVERED = False
 
 def register_method(method: Method) -> Method:
     """Add ``method`` to the registry (a method module calls this at import)."""
-    if method.name in _METHODS or method.name == DENSE:
-        raise ValueError(f"a pruning method named {method.name!r} is already registered (or reserved)")
+    where = method.prune.__module__
+    if method.name == DENSE:
+        raise ValueError(f"{where}: the method name {DENSE!r} is reserved for round 0")
+    if method.name in _METHODS:
+        other = _METHODS[method.name].prune.__module__
+        raise ValueError(f"{where}: a pruning method named {method.name!r} is already registered by {other}")
     if not method.name.isidentifier() or method.name != method.name.lower():
-        raise ValueError(f"method name {method.name!r}: use lower-case letters, digits and underscores")
+        raise ValueError(f"{where}: method name {method.name!r}: use lower-case letters, digits and underscores")
     _METHODS[method.name] = method
     ordered = sorted(_METHODS.items())  # by name, whatever order the modules load in
     _METHODS.clear()

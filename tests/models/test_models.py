@@ -4,7 +4,15 @@ import torch
 from torch import nn
 
 from pipeline.data.registry import get_dataset_info
-from pipeline.models import build_model, example_input, graphs_of, model_layers, prunable_weights, valid_pairs
+from pipeline.models import (
+    build_model,
+    example_input,
+    graphs_of,
+    model_layers,
+    prunable_weights,
+    register_model,
+    valid_pairs,
+)
 from pipeline.models.probe import probe
 from pipeline.topology import PAPER, network_persistence
 from pipeline.topology.graphs import ConvLayer, DenseLayer
@@ -121,3 +129,14 @@ def test_gated_classifiers_read_mnist_rows_and_index_their_gates(arch):
     for r in results:
         parameter = state[r.layer.name.split("[")[0]].numpy().ravel()
         np.testing.assert_allclose(np.abs(parameter[r.diagram.indices]) / r.diagram.w_max, r.diagram.deaths, rtol=1e-6)
+
+
+def test_a_builder_of_an_undeclared_or_taken_name_is_refused_naming_its_module():
+    def builder(**_: object) -> None:
+        return None
+
+    with pytest.raises(ValueError, match=r"test_models\.test_a_builder.*registers architecture 'nowhere'.*FAMILIES"):
+        register_model("nowhere")(builder)
+    build_model("fcn", "mnist-5k")  # imports every builder module first
+    with pytest.raises(ValueError, match=r"'fcn' is registered already by pipeline\.models\.mnist"):
+        register_model("fcn")(builder)

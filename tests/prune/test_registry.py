@@ -112,3 +112,18 @@ def test_a_method_gets_every_input_it_asks_for(tmp_path, monkeypatch):
     assert seen["batch"] == ((128, 1, 28, 28), (128,))
     run_round(config, round_key(config, 2, "inspecting"), out=tmp_path / "again.h5")
     assert seen["draw"] == first_draw  # seeded per trial and round
+
+
+def test_a_method_of_a_bad_or_taken_name_is_refused_naming_its_module():
+    from pipeline.prune import Method, register_method  # as the test above imports them
+
+    def prune(ctx):
+        raise AssertionError("never called")
+
+    for name, message in (
+        ("bad-name", r"test_registry: method name 'bad-name': use lower-case letters"),
+        ("imp", r"test_registry: a pruning method named 'imp' is already registered by pipeline\.prune\.methods\.imp"),
+        ("dense", r"'dense' is reserved for round 0"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            register_method(Method(name=name, label=name, color="k", prune=prune))
