@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pipeline.models.probe import PrunableWeight, Skipped, graphs_of, probe, weight_tensor
+from pipeline.models.probe import PrunableWeight, Skipped, graphs_of, probe, weight_value
 from pipeline.report.topology import analysis_frame
 from pipeline.topology.conventions import PAPER, Convention
 from pipeline.topology.diagram import Diagram, LayerPersistence, layer_persistence, network_w_max
@@ -61,7 +61,7 @@ def _graphs(
     model: nn.Module, weights: Sequence[PrunableWeight], zeros: Zeros
 ) -> Iterator[tuple[Layer, tuple[int, ...]]]:
     for w in weights:
-        value = weight_tensor(model, w.name).detach().to("cpu", torch.float32).numpy()
+        value = weight_value(model, w.name)  # one tensor at a time: memory holds one layer
         mask = (value != 0) if zeros == "pruned" and not np.all(value) else None
         for graph in graphs_of(w, value, mask):
             shape = w.shape if len(w.gates) == 1 else (w.shape[0] // len(w.gates), *w.shape[1:])

@@ -24,8 +24,8 @@ import torch
 
 from pipeline.config import Config
 from pipeline.data import DeviceData, get_dataset_info, load_splits
-from pipeline.models import build_model, example_input, graphs_of, prunable_weights
-from pipeline.models.probe import PrunableWeight
+from pipeline.models import build_model, example_input, network_graphs, prunable_weights
+from pipeline.models.probe import PrunableWeight, weight_value
 from pipeline.prune import get_method, prune_round
 from pipeline.prune.retention import TreeRetention, persistence_of, tree_retention, trees_of
 from pipeline.runs import RunSpec, run_spec
@@ -34,7 +34,6 @@ from pipeline.store.provenance import code_revision, library_versions, process_a
 from pipeline.store.record import EPOCH_SCALARS, DiagramAttrs, LayerAttrs, RunAttrs
 from pipeline.topology import LayerPersistence, network_persistence
 from pipeline.topology.eta import aggregate
-from pipeline.topology.graphs import Layer
 from pipeline.topology.summary import LayerSummary, summarize
 from pipeline.train import ModelMasks, TrainResult, train, training_device
 
@@ -43,12 +42,6 @@ log = logging.getLogger("pipeline.rounds")
 
 def _numpy_state(state: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     return {k: v.detach().to("cpu").numpy().copy() for k, v in state.items()}
-
-
-def model_graphs(
-    weights: list[PrunableWeight], values: dict[str, np.ndarray], masks: dict[str, np.ndarray]
-) -> list[Layer]:
-    return [g for w in weights for g in graphs_of(w, values[w.name], masks[w.name])]
 
 
 def start_weights(prev: RoundData, rewind: str) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor] | None]:
@@ -176,9 +169,7 @@ def train_round(r: Round, checkpoint: Path, progress: bool | None) -> TrainResul
     masks.enforce()
 
     def measure(m: torch.nn.Module) -> dict[str, float]:
-        state = m.state_dict()
-        values = {w.name: state[w.name].detach().to("cpu", torch.float32).numpy() for w in r.weights}
-        graphs = model_graphs(r.weights, values, r.masks)
+        graphs = network_graphs(r.weights, {w.name: weight_value(m, w.name) for w in r.weights}, r.masks)
         return {p.layer.name: p.neural_persistence for p in network_persistence(graphs, convention)}
 
     recipe = r.spec.training
@@ -271,7 +262,7 @@ def record(r: Round, trained: TrainResult, t0: float) -> RoundData:
     names = {w.name for w in r.weights}
     values = {w.name: final[w.name] for w in r.weights}
     convention = r.spec.topology
-    persistence = network_persistence(model_graphs(r.weights, values, r.masks), convention)
+    persistence = network_persistence(network_graphs(r.weights, values, r.masks), convention)
     summaries = [summarize(p) for p in persistence]
     diagrams = diagram_records(persistence, summaries)
     final_eta = {row.layer: row for row in aggregate([s.eta_count() for s in summaries])}["final"]

@@ -8,7 +8,7 @@ configurations before any job and should not pay for torch then.
 from pipeline.lazy import lazy_attributes
 from pipeline.models.registry import FAMILIES, build_model, datasets_for, list_models, register_model, valid_pairs
 
-_PROBE = ("PrunableWeight", "example_input", "graphs_of", "model_layers", "prunable_weights")
+_PROBE = ("PrunableWeight", "example_input", "graphs_of", "model_layers", "network_graphs", "prunable_weights")
 __getattr__ = lazy_attributes(__name__, dict.fromkeys(_PROBE, "pipeline.models.probe"))
 
 

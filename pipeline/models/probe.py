@@ -10,7 +10,7 @@ other parameter is reported with the reason it is no graph. The result is plain 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -299,6 +299,21 @@ def graphs_of(weight: PrunableWeight, value: np.ndarray, mask: np.ndarray | None
     ]
 
 
+def network_graphs(
+    weights: Sequence[PrunableWeight],
+    values: Mapping[str, np.ndarray],
+    masks: Mapping[str, np.ndarray] | None = None,
+) -> list[Layer]:
+    """The one walk from a network's weights to its graphs, in forward order: ``values`` (and
+    optional ``masks``) keyed by weight name, as a round file, a state_dict or a model holds them."""
+    return [g for w in weights for g in graphs_of(w, values[w.name], None if masks is None else masks.get(w.name))]
+
+
+def weight_value(model: nn.Module, name: str) -> np.ndarray:
+    """A weight as the forward pass uses it, as a float32 array on the host."""
+    return weight_tensor(model, name).detach().to("cpu", torch.float32).numpy()
+
+
 def model_layers(
     model: nn.Module,
     example_input: torch.Tensor,
@@ -307,11 +322,7 @@ def model_layers(
 ) -> list[Layer]:
     """All prunable layers of ``model`` as graphs, with optional masks keyed by weight name."""
     weights = prunable_weights(model, example_input) if weights is None else weights
-    layers: list[Layer] = []
-    for w in weights:
-        value = weight_tensor(model, w.name).detach().to("cpu", torch.float32).numpy()
-        layers += graphs_of(w, value, None if masks is None else masks.get(w.name))
-    return layers
+    return network_graphs(weights, {w.name: weight_value(model, w.name) for w in weights}, masks)
 
 
 def example_input(input_shape: tuple[int, ...]) -> torch.Tensor:

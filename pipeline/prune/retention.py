@@ -37,11 +37,10 @@ class TreeRetention:
 def persistence_of(weights: Sequence[PrunableWeight], values, masks, convention: Convention) -> list[LayerPersistence]:
     """Every graph's persistence (forests, diagram, NP) of ``values`` under ``masks``."""
     # here: the probe loads torch and the topology package numba; the method registry loads this module
-    from pipeline.models.probe import graphs_of
+    from pipeline.models.probe import network_graphs
     from pipeline.topology import network_persistence
 
-    graphs = [g for w in weights for g in graphs_of(w, values[w.name], masks[w.name])]
-    return network_persistence(graphs, convention)
+    return network_persistence(network_graphs(weights, values, masks), convention)
 
 
 def trees_of(results: Sequence[LayerPersistence]) -> dict[str, np.ndarray]:

@@ -81,7 +81,7 @@ def eta_comparison(arch: str, dataset: str, dense_weights: list[dict[str, np.nda
     """
     import torch  # here: torch loads only when this table builds the models
 
-    from pipeline.models import build_model, example_input, graphs_of, prunable_weights  # here: these load torch
+    from pipeline.models import build_model, example_input, network_graphs, prunable_weights  # here: these load torch
 
     info = get_dataset_info(dataset)
     torch.manual_seed(0)
@@ -89,7 +89,7 @@ def eta_comparison(arch: str, dataset: str, dense_weights: list[dict[str, np.nda
     weights = prunable_weights(model, example_input(info.input_shape))
     state = model.state_dict()
     samples = dense_weights or [{w.name: state[w.name].numpy() for w in weights}]
-    layer_sets = [[g for w in weights for g in graphs_of(w, sample[w.name])] for sample in samples]
+    layer_sets = [network_graphs(weights, sample) for sample in samples]
     paper = {r.layer: r for r in eta_counts(layer_sets[0], "paper")}
     exact_runs = [{r.layer: r for r in eta_counts(layers, "exact")} for layers in layer_sets]
     rows = []
