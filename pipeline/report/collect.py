@@ -28,7 +28,7 @@ ACCOUNT = tuple(f.name for f in dataclasses.fields(JobAccount))
 
 @dataclass
 class Collection:
-    rounds: pd.DataFrame  # one row per (round file, method); eta_tau_weights: η_τ in weights (conv: params);
+    rounds: pd.DataFrame  # one row per (round file, method); eta_tau_params: η_τ in weights (conv: kernel params);
     # tree_kept, tree_kept_params, np_retained: PRUNE_TIME; ACCOUNT; trained_as: the file's own method
     layers: pd.DataFrame  # one row per (round file, method, layer graph)
     epochs: pd.DataFrame  # one row per (round file, method, epoch, layer graph or "total")
@@ -60,7 +60,7 @@ def collect(paths: Iterable[str | Path]) -> Collection:
                     key: attrs[key]
                     for key in ("density", "compression", "test_acc", "train_acc", "total_np", "eta_tau", "capped")
                 }
-                | {"eta_tau_weights": present / max(kept_by_tree, 1)}
+                | {"eta_tau_params": present / max(kept_by_tree, 1)}
                 | {key: np.nan if attrs[key] is None else attrs[key] for key in PRUNE_TIME}
                 | {key: attrs[key] for key in ACCOUNT}
                 | {"trained_as": attrs.method}

@@ -242,11 +242,11 @@ def accuracy_figure(pair: PairData, path: Path) -> None:
     η_τ counted in weights (conv layers: kernel parameters)."""
     plt, _ = _plotting()
     rounds = pair.collection.rounds
-    eta_tau = rounds.loc[rounds["round"] == 0, "eta_tau_weights"].mean()
+    eta_tau = rounds.loc[rounds["round"] == 0, "eta_tau_params"].mean()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     _by_method(ax, pair.accuracy, "test_acc", "test_acc_sd")
     if eta_tau:
-        ax.axvline(eta_tau, color="grey", ls="--", lw=1, label=f"η_τ of the network = {eta_tau:.1f}")
+        ax.axvline(eta_tau, color="grey", ls="--", lw=1, label=f"η_τ of the network (parameters) = {eta_tau:.1f}")
     ax.set(ylabel="test accuracy", title=f"{pair.title}: accuracy vs compression")
     ax.legend(fontsize=8)
     _save(fig, path)
@@ -259,7 +259,7 @@ def retention_figure(pair: PairData, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     _by_method(ax, pair.accuracy, "np_vs_dense", "np_vs_dense_sd")
     ax.axhline(1.0, color="grey", ls="--", lw=1)
-    ax.set(ylabel="total NP / dense total NP", title=f"{pair.title}: neural persistence retained")
+    ax.set(ylabel="total NP / dense total NP", title=f"{pair.title}: neural persistence vs the dense network")
     ax.legend(fontsize=8)
     _save(fig, path)
 

@@ -41,11 +41,12 @@ def _mean_sd(grouped: DataFrameGroupBy, values: list[str]) -> pd.DataFrame:
 
 @register_table("accuracy")
 def accuracy_table(collection: Collection) -> pd.DataFrame:
-    """Accuracy and NP retained against compression, per pair, method and round."""
+    """Accuracy and total NP relative to the dense network against compression, per pair, method
+    and round; η_τ at both counting levels (edges; weights and conv kernel parameters)."""
     grouped = _grouped(with_retention(collection.rounds), ["arch", "dataset", "method", "round"])
-    table = _mean_sd(grouped, ["compression", "test_acc", "np_vs_dense", "eta_tau"])
+    table = _mean_sd(grouped, ["compression", "test_acc", "np_vs_dense", "eta_tau", "eta_tau_params"])
     capped = grouped["capped"].any().reset_index(drop=True)
-    return table.assign(capped=capped.to_numpy()).drop(columns=["compression_sd", "eta_tau_sd"])
+    return table.assign(capped=capped.to_numpy()).drop(columns=["compression_sd", "eta_tau_sd", "eta_tau_params_sd"])
 
 
 def _exact_mean(group: pd.DataFrame) -> Fraction:

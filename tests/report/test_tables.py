@@ -29,7 +29,9 @@ def _rounds() -> pd.DataFrame:
             )
     frame = pd.DataFrame(rows)
     accuracy = np.where(frame["round"] == 0, 0.9, np.where(frame["method"] == "imp", 0.8, 0.7)) + frame["trial"] / 100
-    return frame.assign(test_acc=accuracy, eta_tau=5.0, capped=(frame["method"] == "timp") & (frame["round"] == 1))
+    return frame.assign(
+        test_acc=accuracy, eta_tau=5.0, eta_tau_params=4.0, capped=(frame["method"] == "timp") & (frame["round"] == 1)
+    )
 
 
 def _layers() -> pd.DataFrame:
