@@ -81,11 +81,6 @@ def is_torchvision(arch: str) -> bool:
     return arch.startswith(TORCHVISION)
 
 
-def arch_pattern() -> str:
-    """A regular expression every architecture name matches (registered or torchvision)."""
-    return f"({TORCHVISION})?[a-z0-9_]+"
-
-
 def torchvision_pattern(*, with_dataset: bool) -> str:
     """Names ``tv:NAME`` (with ``/DATASET`` for a pair) that may name a torchvision classifier."""
     datasets = "|".join(sorted(DATASETS))

@@ -101,7 +101,7 @@ class RoundKey:
     def from_wildcards(cls, wildcards: Mapping[str, Any]) -> RoundKey:
         """The key of a round rule's job (the dense rule has no ``method`` wildcard)."""
         return cls(
-            wildcards["arch"],
+            paths.arch_of_dir(wildcards["arch"]),
             wildcards["dataset"],
             wildcards["run_hash"],
             int(wildcards["trial"]),

@@ -21,6 +21,8 @@ import os
 import uuid
 from pathlib import Path
 
+from pipeline.models.registry import TORCHVISION
+
 ROUND_PATTERN = "runs/{arch}/{dataset}/{run_hash}/trial{trial}/{method}/round{round}.h5"
 DENSE_PATTERN = "runs/{arch}/{dataset}/{run_hash}/trial{trial}/round0.h5"
 FIGURE_PATTERN = "figures/{arch}/{dataset}/{name}.png"
@@ -28,6 +30,7 @@ TABLE_PATTERN = "tables/{name}.{ext}"
 TABLE_FORMATS = ("csv", "md")
 CHECKPOINT_NAME = "state.pt"
 RUN_CONFIG_DIR = Path(".snakemake/pipeline")
+TORCHVISION_DIR = TORCHVISION.replace(":", "-")
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 """The checkout: the report's captions and the reference docs generated from the code."""
@@ -37,14 +40,31 @@ CONFIG_REFERENCE = REPOSITORY / "config" / "README.md"
 HDF5_REFERENCE = REPOSITORY / "docs" / "hdf5-schema.md"
 
 
+def arch_dir(arch: str) -> str:
+    """An architecture as a path component: ``tv:NAME`` is ``tv-NAME`` (a colon is awkward in
+    shells and refused by some file systems); a registered name is itself (it has no hyphen)."""
+    return arch.replace(TORCHVISION, TORCHVISION_DIR, 1) if arch.startswith(TORCHVISION) else arch
+
+
+def arch_of_dir(name: str) -> str:
+    """The architecture a path component names (``arch_dir`` read back, e.g. from a wildcard)."""
+    return name.replace(TORCHVISION_DIR, TORCHVISION, 1) if name.startswith(TORCHVISION_DIR) else name
+
+
+ARCH_DIR_PATTERN = f"({TORCHVISION_DIR})?[a-z0-9_]+"
+"""What an architecture's path component matches (the workflow's ``arch`` wildcard)."""
+
+
 def round_file(
     results: str | Path, arch: str, dataset: str, run_hash: str, trial: int, method: str | None, round_index: int
 ) -> Path:
     """The HDF5 file of one round; round 0 is shared by all methods of a trial."""
     if round_index == 0:
-        return Path(results) / DENSE_PATTERN.format(arch=arch, dataset=dataset, run_hash=run_hash, trial=trial)
+        return Path(results) / DENSE_PATTERN.format(
+            arch=arch_dir(arch), dataset=dataset, run_hash=run_hash, trial=trial
+        )
     return Path(results) / ROUND_PATTERN.format(
-        arch=arch, dataset=dataset, run_hash=run_hash, trial=trial, method=method, round=round_index
+        arch=arch_dir(arch), dataset=dataset, run_hash=run_hash, trial=trial, method=method, round=round_index
     )
 
 
@@ -63,7 +83,7 @@ def table_file(results: str | Path, name: str, ext: str) -> str:
 
 
 def figure_file(results: str | Path, arch: str, dataset: str, name: str) -> str:
-    return f"{results}/{FIGURE_PATTERN.format(arch=arch, dataset=dataset, name=name)}"
+    return f"{results}/{FIGURE_PATTERN.format(arch=arch_dir(arch), dataset=dataset, name=name)}"
 
 
 def in_dir(directory: str | Path, pattern: str, **fields: str) -> Path:

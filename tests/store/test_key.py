@@ -45,3 +45,17 @@ def test_a_round_key_round_trips_through_its_command_line(key):
         )
         == key
     )
+
+
+def test_a_torchvision_architecture_has_no_colon_in_its_paths_and_reads_back_from_them():
+    key = RoundKey("tv:resnet18", "cifar10", "abcdef0123", 0, 1, "imp")
+    path = key.file("results")
+    assert ":" not in str(path) and path.parts[2] == "tv-resnet18"
+    fields = {"arch": path.parts[2], "dataset": "cifar10", "run_hash": "abcdef0123", "trial": "0", "round": "1"}
+    assert RoundKey.from_wildcards({**fields, "method": "imp"}) == key
+    assert (
+        RoundKey.from_wildcards(
+            {"arch": "fcn", **{k: v for k, v in fields.items() if k != "arch"}, "method": "imp"}
+        ).arch
+        == "fcn"
+    )

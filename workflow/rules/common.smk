@@ -9,7 +9,6 @@ from pipeline.cli.configuration import schema_text
 from pipeline.config import load_config
 from pipeline.fields import ConfigError, to_dict
 from pipeline.runs import run_spec
-from pipeline.models.registry import arch_pattern
 from pipeline.prune import get_method, method_names
 from pipeline.report.registry import figures, tables
 from pipeline.store import RoundKey, paths
@@ -68,11 +67,11 @@ RUN_CONFIG = {pair: _write_run_config(run_hash) for pair, run_hash in RUN_HASH.i
 
 
 def run_config(wildcards):
-    return RUN_CONFIG[f"{wildcards.arch}/{wildcards.dataset}"]
+    return RUN_CONFIG[f"{paths.arch_of_dir(wildcards.arch)}/{wildcards.dataset}"]
 
 
 wildcard_constraints:
-    arch=arch_pattern(),
+    arch=paths.ARCH_DIR_PATTERN,
     dataset="[a-z0-9-]+",
     run_hash="[0-9a-f]{10}",
     trial=r"\d+",
