@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +17,7 @@ from pipeline.models import build_model, example_input, list_models, model_layer
 from pipeline.models.registry import arch_argument
 from pipeline.report.formats import FORMATS, render
 from pipeline.report.topology import eta_counts, eta_frame, persistence_frame
-from pipeline.topology.conventions import PRESETS, Convention
+from pipeline.topology.conventions import PRESETS, Convention, ConvGraph
 from pipeline.topology.diagram import network_persistence
 from pipeline.topology.overlap import chance_level, lower_bound
 
@@ -49,7 +50,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"architecture (docs/science.md §6): {', '.join(list_models())} or tv:NAME (torchvision)",
     )
     eta.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="fixes input size and classes")
-    eta.add_argument("--convention", choices=("paper", "exact"), default="paper", help="conv graph (default: paper)")
+    eta.add_argument(
+        "--conv-graph",
+        choices=typing.get_args(ConvGraph),
+        default="paper",
+        help="how a convolution is counted: the paper's one-channel geometry or the exact Toeplitz graph "
+        "(docs/science.md §3; not an NP convention, which --preset sets elsewhere; default: paper)",
+    )
     eta.add_argument("--seed", type=int, default=0, help="initialisation seed for parameter counts (default: 0)")
     eta.add_argument("--format", choices=FORMATS, default="table")
     eta.set_defaults(func=run_eta)
@@ -124,7 +131,7 @@ def run_eta(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     model = build_model(args.arch, args.dataset)
     layers = model_layers(model, example_input(get_dataset_info(args.dataset).input_shape))
-    sys.stdout.write(render(eta_frame(eta_counts(layers, args.convention)), args.format))
+    sys.stdout.write(render(eta_frame(eta_counts(layers, args.conv_graph)), args.format))
 
 
 def _power_of_ten(log10: float) -> str:

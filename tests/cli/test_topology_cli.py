@@ -23,7 +23,7 @@ def test_eta_csv_for_resnet20(capsys):
         "resnet20",
         "--dataset",
         "cifar10",
-        "--convention",
+        "--conv-graph",
         "paper",
         "--format",
         "csv",
@@ -37,7 +37,7 @@ def test_eta_csv_for_resnet20(capsys):
 
 def test_eta_exact_adds_parameter_level_columns(capsys):
     code, out, _ = run(
-        capsys, "eta", "--arch", "conv", "--dataset", "mnist-5k", "--convention", "exact", "--format", "json"
+        capsys, "eta", "--arch", "conv", "--dataset", "mnist-5k", "--conv-graph", "exact", "--format", "json"
     )
     assert code == 0
     rows = {r["layer"]: r for r in json.loads(out)}
