@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.config import Config, ConfigError, DataConfig, TrainingConfig, valid_pair_names
-from pipeline.fields import default_of, to_dict
+from pipeline.config import Config, DataConfig, TrainingConfig, valid_pair_names
+from pipeline.fields import ConfigError, default_of, to_dict
 from pipeline.models.registry import is_valid_pair
 from pipeline.prune.settings import PruningConfig
 from pipeline.topology.conventions import Convention
