@@ -6,10 +6,17 @@ configurations before any job and should not pay for torch then.
 """
 
 from pipeline.lazy import lazy_attributes
-from pipeline.models.registry import FAMILIES, build_model, datasets_for, list_models, register_model, valid_pairs
+from pipeline.models.registry import (
+    build_model,
+    datasets_for,
+    declared_families,
+    list_models,
+    register_model,
+    valid_pairs,
+)
 
 _PROBE = ("PrunableWeight", "example_input", "graphs_of", "model_layers", "network_graphs", "prunable_weights")
 __getattr__ = lazy_attributes(__name__, dict.fromkeys(_PROBE, "pipeline.models.probe"))
 
 
-__all__ = [*_PROBE, "FAMILIES", "build_model", "datasets_for", "list_models", "register_model", "valid_pairs"]
+__all__ = [*_PROBE, "build_model", "declared_families", "datasets_for", "list_models", "register_model", "valid_pairs"]

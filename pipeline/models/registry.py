@@ -1,19 +1,24 @@
 """Architectures by name (docs/science.md §6), filled by the ``register_model`` decorator.
 
-A builder takes keyword-only ``num_classes``, ``in_channels`` and ``input_size``. Which data
-sets an architecture is defined for is declared once, in ``FAMILIES``, and can be read
-without importing torch (the workflow validates configurations with it before any job);
-the builders themselves load on first use.
+A builder takes keyword-only ``num_classes``, ``in_channels`` and ``input_size``. An
+architecture is declared in one place, its decorator: ``@register_model("fcn",
+families=IMAGE_FAMILIES)`` in whichever module of this package defines it. The workflow and every
+launcher must know the architectures and their data-set families without importing torch (64
+launchers would each load it), so ``declared_families()`` reads the decorator calls from the modules'
+source (``ast``, no import); the builders themselves load on first use.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import functools
 import importlib
 import pkgutil
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.data.registry import DATASETS, get_dataset_info
@@ -26,17 +31,39 @@ Builder = Callable[..., "nn.Module"]
 
 IMAGE_FAMILIES = ("mnist", "cifar", "tiny-imagenet")
 
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "fcn": IMAGE_FAMILIES,
-    "conv": IMAGE_FAMILIES,
-    "vgg11": IMAGE_FAMILIES,
-    "resnet20": IMAGE_FAMILIES,
-    "resnet18": IMAGE_FAMILIES,
-    "lstm": IMAGE_FAMILIES,
-    "gru": IMAGE_FAMILIES,
-}
-"""The data-set families (``DatasetInfo.family``) each architecture is defined for: every image
-architecture takes every image data set, its builder adapting channels, size and classes."""
+"""Every image architecture takes every image data set, its builder adapting channels, size and classes."""
+
+
+def _literal(node: ast.expr) -> Any:
+    return IMAGE_FAMILIES if isinstance(node, ast.Name) and node.id == "IMAGE_FAMILIES" else ast.literal_eval(node)
+
+
+@functools.cache
+def declared_families() -> dict[str, tuple[str, ...]]:
+    """Each declared architecture's data-set families (``DatasetInfo.family``), read from the
+    ``@register_model(NAME, families=...)`` calls in this package's modules without importing them."""
+    return declarations(Path(__file__).parent, __package__)
+
+
+def declarations(directory: Path, package: str) -> dict[str, tuple[str, ...]]:
+    """The ``register_model`` calls in the modules of ``directory``: name -> families."""
+    found: dict[str, tuple[tuple[str, ...], str]] = {}
+    for path in sorted(directory.glob("*.py")):
+        module = f"{package}.{path.stem}"
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            callee = getattr(node, "func", None)
+            if not isinstance(node, ast.Call) or getattr(callee, "id", getattr(callee, "attr", "")) != "register_model":
+                continue
+            try:
+                name = ast.literal_eval(node.args[0])
+                given = {k.arg: _literal(k.value) for k in node.keywords if k.arg == "families"}
+            except (IndexError, ValueError) as err:
+                raise ValueError(f"{path}:{node.lineno}: register_model takes a literal name and families") from err
+            if name in found:
+                raise ValueError(f"{module}: architecture {name!r} is declared already in {found[name][1]}")
+            found[name] = (tuple(given.get("families", IMAGE_FAMILIES)), module)
+    return {name: fams for name, (fams, _) in sorted(found.items())}
+
 
 TORCHVISION = "tv:"
 """Prefix of an architecture that is a torchvision classifier (``tv:resnet18``, pipeline.models.zoo)."""
@@ -53,15 +80,20 @@ _REGISTRY: dict[str, ModelEntry] = {}
 
 
 def register_model(
-    name: str, *, family_kwargs: dict[str, dict[str, Any]] | None = None
+    name: str,
+    *,
+    families: tuple[str, ...] = IMAGE_FAMILIES,
+    family_kwargs: dict[str, dict[str, Any]] | None = None,
 ) -> Callable[[Builder], Builder]:
-    """Register a builder under ``name``, which must be declared in ``FAMILIES``."""
+    """Register a builder under ``name`` for data sets of ``families`` (literals: ``declared_families()``
+    reads them from the source), with builder arguments of its own per family."""
 
     def decorate(builder: Builder) -> Builder:
         where = f"{builder.__module__}.{builder.__qualname__}"
-        if name not in FAMILIES:
+        if declared_families().get(name) != tuple(families):
             raise ValueError(
-                f"{where} registers architecture {name!r}, which FAMILIES (pipeline.models.registry) lacks"
+                f"{where} registers architecture {name!r} outside a module of {__package__} or with families "
+                f"that are not literals: {families}"
             )
         if name in _REGISTRY:
             other = _REGISTRY[name].builder
@@ -74,7 +106,7 @@ def register_model(
 
 def list_models() -> list[str]:
     """The registered architectures (any ``tv:NAME`` is valid beside them)."""
-    return sorted(FAMILIES)
+    return sorted(declared_families())
 
 
 def is_torchvision(arch: str) -> bool:
@@ -92,7 +124,7 @@ def _check(arch: str) -> None:
         from pipeline.models.zoo import check_name  # here: torch
 
         check_name(arch.removeprefix(TORCHVISION))
-    elif arch not in FAMILIES:
+    elif arch not in declared_families():
         raise ValueError(f"no such architecture {arch!r}: choose from {list_models()} or tv:NAME (torchvision)")
 
 
@@ -104,7 +136,7 @@ def get_entry(arch: str) -> ModelEntry:
     for info in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{__package__}.{info.name}")
     if arch not in _REGISTRY:
-        raise ValueError(f"architecture {arch!r} is declared in FAMILIES but no module of {__package__} registers it")
+        raise ValueError(f"architecture {arch!r} is declared in {__package__} but no module registers it")
     return _REGISTRY[arch]
 
 
@@ -118,7 +150,7 @@ def arch_argument(arch: str) -> str:
 
 
 def _families(arch: str) -> tuple[str, ...]:
-    return IMAGE_FAMILIES if is_torchvision(arch) else FAMILIES[arch]
+    return IMAGE_FAMILIES if is_torchvision(arch) else declared_families()[arch]
 
 
 def datasets_for(arch: str) -> list[str]:
@@ -133,7 +165,7 @@ def is_valid_pair(arch: str, dataset: str) -> bool:
         return False
     if is_torchvision(arch):
         return DATASETS[dataset].family in IMAGE_FAMILIES
-    return arch in FAMILIES and DATASETS[dataset].family in FAMILIES[arch]
+    return arch in declared_families() and DATASETS[dataset].family in declared_families()[arch]
 
 
 def valid_pairs() -> list[tuple[str, str]]:
@@ -152,7 +184,7 @@ def build_model(arch: str, dataset: str, **overrides: Any) -> nn.Module:
         shape = {"num_classes": info.num_classes, "in_channels": info.channels, "input_size": info.size}
         return TorchvisionClassifier(arch.removeprefix(TORCHVISION), **{**shape, **overrides})
     entry = get_entry(arch)
-    if info.family not in FAMILIES[arch]:
+    if info.family not in declared_families()[arch]:
         raise ValueError(
             f"architecture {arch!r} is not defined for data set {dataset!r}; it runs on {datasets_for(arch)}"
         )

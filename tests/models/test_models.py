@@ -14,6 +14,7 @@ from pipeline.models import (
     valid_pairs,
 )
 from pipeline.models.probe import probe
+from pipeline.models.registry import IMAGE_FAMILIES, declarations
 from pipeline.topology import PAPER, network_persistence
 from pipeline.topology.graphs import ConvLayer, DenseLayer
 
@@ -135,8 +136,20 @@ def test_a_builder_of_an_undeclared_or_taken_name_is_refused_naming_its_module()
     def builder(**_: object) -> None:
         return None
 
-    with pytest.raises(ValueError, match=r"test_models\.test_a_builder.*registers architecture 'nowhere'.*FAMILIES"):
+    with pytest.raises(ValueError, match=r"test_models\.test_a_builder.*registers architecture 'nowhere' outside"):
         register_model("nowhere")(builder)
     build_model("fcn", "mnist-5k")  # imports every builder module first
     with pytest.raises(ValueError, match=r"'fcn' is registered already by pipeline\.models\.mnist"):
         register_model("fcn")(builder)
+
+
+def test_architectures_are_declared_by_their_decorators_read_without_import(tmp_path):
+    (tmp_path / "a.py").write_text('@register_model("mlp", families=("mnist",))\ndef mlp(): ...\n')
+    (tmp_path / "b.py").write_text("@register_model(NAME)\ndef other(): ...\n")
+    with pytest.raises(ValueError, match=r"b\.py:1: register_model takes a literal name and families"):
+        declarations(tmp_path, "pkg")
+    (tmp_path / "b.py").write_text('@register_model("mlp")\ndef again(): ...\n')
+    with pytest.raises(ValueError, match=r"pkg\.b: architecture 'mlp' is declared already in pkg\.a"):
+        declarations(tmp_path, "pkg")
+    (tmp_path / "b.py").write_text('@registry.register_model("deep")\ndef deep(): ...\n')
+    assert declarations(tmp_path, "pkg") == {"deep": IMAGE_FAMILIES, "mlp": ("mnist",)}
