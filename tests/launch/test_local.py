@@ -1,5 +1,6 @@
 """The ``local`` backend: a round as a submitit subprocess that survives its timeout signal."""
 
+import random
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +14,19 @@ from pipeline.launch.local import LocalExecutor
 from pipeline.rounds import run_round
 from pipeline.store import checkpoint_dir, read_round
 from tests.conftest import round_key, tiny_settings
-from tests.launch.slow_job import SlowToStart
+from tests.launch.slow_job import SlowToStart, Units
+
+EPOCHS = 100
 
 
 def test_a_timed_out_local_job_requeues_and_resumes_from_its_checkpoint(tmp_path):
     """The local controller signals the job 10 s into every 30 s window (submitit's timeout
-    path); the round checkpoints, exits for a requeue, and the next attempt resumes."""
-    settings = tiny_settings(tmp_path / "results", training={"epochs": 300, "track_np": False})
+    path); the round checkpoints, exits for a requeue, and the next attempt resumes.
+
+    EPOCHS outlast one window on any machine (an attempt spends ~6 s starting, so a window trains
+    ~4 s) and fit the 30 requeues on a slow one: at 0.5 s an epoch, 300 epochs needed about as many
+    windows as the test allows."""
+    settings = tiny_settings(tmp_path / "results", training={"epochs": EPOCHS, "track_np": False})
     settings["launcher"] = {"max_requeues": 30}
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(settings))
@@ -37,7 +44,7 @@ def test_a_timed_out_local_job_requeues_and_resumes_from_its_checkpoint(tmp_path
     log = "".join(p.read_text() for p in (tmp_path / "submitit").rglob("*_log.err"))
     assert "resumed from the checkpoint after epoch" in log
     resumed = read_round(out)
-    assert 0 < resumed.attrs.resumed_from_epoch < 300
+    assert 0 < resumed.attrs.resumed_from_epoch < EPOCHS
     reference = read_round(run_round(config, key, out=tmp_path / "reference.h5"))
     for name in reference.weights:
         assert np.array_equal(resumed.weights[name], reference.weights[name]), name
@@ -68,3 +75,25 @@ def test_the_local_controller_restarts_as_often_as_the_requeues_allow(tmp_path, 
     err = capfd.readouterr().err
     assert "attempt 7 died of SIGUSR2" in err and "attempt 8" not in err
     assert "the task was started 7 times, the most its requeues allow" in err
+
+
+@pytest.mark.parametrize("seed", [1, 3, 5, 6])  # 1, 2, 6 and 1 attempts die starting (5 and 6: the first)
+def test_seeded_mixes_of_slow_starts_and_timeouts_lose_no_work_and_do_none_twice(tmp_path, seed):
+    """Each attempt gets the signal 3 s after it starts; a seeded draw decides which attempts
+    start too slowly to handle it (they die of it). Counted: starts, units done, units done twice,
+    and what the job folder holds besides submitit's own files."""
+    rng = random.Random(seed)
+    delays = [rng.choice([0.0, 0.0, 5.0]) for _ in range(12)]
+    log, starts = tmp_path / "units.log", tmp_path / "starts.log"
+    job = Units(str(log), str(starts), target=12, unit_s=0.5, start_delays=delays)
+    submitted = slow_local_executor(tmp_path / "jobs", 11).submit(job)
+    try:
+        assert submitted.result() == 12
+    finally:
+        submitted.cancel(check=False)
+    units = [int(line) for line in log.read_text().splitlines()]
+    assert units == list(range(12)), f"seed {seed}: units lost or done twice: {units}"
+    n_starts = len(starts.read_text().splitlines())
+    assert n_starts >= 2 and n_starts <= 12, (seed, n_starts, delays)
+    left = {p.name.split("_", 1)[-1] for p in (tmp_path / "jobs").rglob("*") if p.is_file()}
+    assert left <= {"submitted.pkl", "0_result.pkl", "0_log.out", "0_log.err"}, left
