@@ -58,7 +58,9 @@ rule eta_tau:
 
 rule figures:
     input:
-        lambda wildcards: pair_round_files(paths.arch_of_dir(wildcards.arch), wildcards.dataset),
+        lambda wildcards: pair_round_files(
+            paths.arch_of_dir(wildcards.arch), wildcards.dataset
+        ),
     output:
         **{
             name: report(
