@@ -82,8 +82,11 @@ _LOG10_E = float(np.log10(np.e))
 class ChanceLevel:
     """Probability that two random α-subsets of the edges share ``w = ⌊fraction·α⌋`` edges.
 
-    Stored as base-10 logarithms, which never underflow (the chance of a 40 % overlap in a
-    784 x 100 layer is about 10^-600); the plain probabilities are derived from them.
+    Stored as base-10 logarithms, which never underflow: two random 883-subsets of a 784 x 100
+    layer's edges share at least 40 % (353 edges) with probability 10^-433.9 under the paper's
+    binomial approximation and 10^-468.2 under the exact hypergeometric law (exactly 353: the
+    same to one decimal). The plain probabilities are derived from the logarithms (at such
+    levels they underflow to 0.0).
     """
 
     fraction: float
