@@ -22,10 +22,19 @@ from pipeline.report.topology import analysis_frame
 from pipeline.topology.conventions import PAPER, Convention
 from pipeline.topology.diagram import Diagram, LayerPersistence, layer_persistence, network_w_max
 from pipeline.topology.graphs import Layer
+from pipeline.topology.null import NullSettings, layer_null
 from pipeline.topology.summary import LayerSummary, summarize
 
 Zeros = Literal["pruned", "weights"]
 OnLayer = Callable[[LayerPersistence], None]
+AUTO_NULL_MAX_WEIGHTS = 10_000_000
+"""``analyze`` draws the permutation null by default for models with at most this many graph
+weights (each permutation costs about one analysis; ResNet-50's 100 would take minutes)."""
+
+
+def auto_draws(n_weights: int) -> int:
+    """The permutations ``analyze`` draws unless told: the default, or none for a large model."""
+    return NullSettings().draws if n_weights <= AUTO_NULL_MAX_WEIGHTS else 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,6 +50,8 @@ class Analysis:
     summaries: list[LayerSummary]
     skipped: list[Skipped]
     global_max: float | None
+    null: NullSettings
+    n_weights: int
 
     def frame(self) -> pd.DataFrame:
         """One row per graph, then the Conv / Dense / Recurrent / Final aggregates (those that
@@ -74,24 +85,30 @@ def analyze(
     convention: Convention = PAPER,
     *,
     zeros: Zeros = "pruned",
+    null_draws: int | None = None,
+    null_seed: int = 0,
     on_layer: OnLayer | None = None,
     progress: Callable[[Sequence[Layer]], Sequence[Layer]] | None = None,
 ) -> Analysis:
     """Topology of every weight graph of ``model``, probed with ``example_input`` (one batch).
 
     ``zeros``: exact zeros are pruned weights (absent edges, as in a pruned checkpoint) or
-    ordinary weights of magnitude 0. ``on_layer`` sees each layer's full persistence as it is
-    computed (to write or plot diagrams without keeping them); ``progress`` wraps the layer
-    sequence (a progress bar).
+    ordinary weights of magnitude 0. ``null_draws``: permutations per graph for the overlap's and
+    NP's null (docs/science.md §4; 0 skips it; None: ``auto_draws``), from ``null_seed``.
+    ``on_layer`` sees each layer's full persistence as it is computed (to write or plot diagrams
+    without keeping them); ``progress`` wraps the layer sequence (a progress bar).
     """
     found = probe(model, example_input)
     pairs = list(_graphs(model, found.weights, zeros))
     graphs = [graph for graph, _ in pairs]
     global_max = network_w_max(graphs) if convention.w_max == "global" else None
+    n_weights = sum(int(np.prod(w.shape)) for w in found.weights)
+    null = NullSettings(draws=auto_draws(n_weights) if null_draws is None else null_draws, seed=null_seed)
     summaries = []
     for graph in progress(graphs) if progress else graphs:
         result = layer_persistence(graph, convention, global_max)
-        summaries.append(summarize(result))
+        drawn = layer_null(result, convention, null.draws, null.seed) if null.draws else None
+        summaries.append(summarize(result, drawn))
         if on_layer is not None:
             on_layer(result)
     return Analysis(
@@ -101,4 +118,6 @@ def analyze(
         summaries=summaries,
         skipped=found.skipped,
         global_max=global_max,
+        null=null,
+        n_weights=n_weights,
     )

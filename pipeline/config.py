@@ -28,6 +28,7 @@ from pipeline.models.registry import (
 from pipeline.prune.registry import default_methods, get_method, method_names
 from pipeline.prune.settings import PruningConfig
 from pipeline.topology.conventions import Convention
+from pipeline.topology.null import NullSettings
 
 
 def valid_pair_names() -> list[str]:
@@ -154,6 +155,7 @@ class Config:
     )
     pruning: PruningConfig = opt(PruningConfig(), "pruning")
     topology: Convention = opt(Convention(), "the diagram convention every stored result is computed under")
+    nulls: NullSettings = opt(NullSettings(), "permutation nulls of the overlap, NP and tree retention (science §4)")
     launcher: LauncherConfig = opt(LauncherConfig(), "job launcher")
     seed: int = opt(0, "base seed: trial t uses seed + t", minimum=0, maximum=2**30)
     results: str = opt("results", "output directory")

@@ -32,10 +32,12 @@ from pipeline.runs import RunSpec, run_spec
 from pipeline.store import DiagramRecord, RoundData, RoundKey, checkpoint_dir, read_round, write_round
 from pipeline.store.provenance import code_revision, library_versions, process_account
 from pipeline.store.record import EPOCH_SCALARS, DiagramAttrs, LayerAttrs, RunAttrs
-from pipeline.topology import LayerPersistence, network_persistence
+from pipeline.topology import Convention, LayerPersistence, network_persistence
 from pipeline.topology.eta import aggregate
+from pipeline.topology.null import NullInterval, NullSettings, layer_null, network_nulls
+from pipeline.topology.overlap import overlap
 from pipeline.topology.summary import LayerSummary, summarize
-from pipeline.train import ModelMasks, TrainResult, train, training_device
+from pipeline.train import ModelMasks, TrainResult, train, trained_epochs, training_device
 
 log = logging.getLogger("pipeline.rounds")
 
@@ -158,7 +160,7 @@ def prune(r: Round, previous: Path, reference: Path | None = None) -> None:
     result = prune_round(r.key.method or "", r.weights, prev.weights, prev.masks, r.spec.pruning, r.key.round, **inputs)
     r.masks, r.budgets, r.capped, r.density_target = result.masks, result.budgets, result.capped, result.density
     r.model.load_state_dict(r.start_state)  # whatever a scoring method did to the network
-    r.retention = tree_retention(r.weights, before, prev.weights, r.masks, r.spec.topology)
+    r.retention = tree_retention(r.weights, before, prev.weights, r.masks, r.spec.topology, r.spec.nulls)
 
 
 def train_round(r: Round, checkpoint: Path, progress: bool | None) -> TrainResult:
@@ -170,7 +172,7 @@ def train_round(r: Round, checkpoint: Path, progress: bool | None) -> TrainResul
 
     def measure(m: torch.nn.Module) -> dict[str, float]:
         graphs = network_graphs(r.weights, {w.name: weight_value(m, w.name) for w in r.weights}, r.masks)
-        return {p.layer.name: p.neural_persistence for p in network_persistence(graphs, convention)}
+        return epoch_topology(network_persistence(graphs, convention), convention, r.spec.nulls)
 
     recipe = r.spec.training
     step = r.spec.pruning.rewind_step(-(-r.data.n_train // recipe.batch_size))
@@ -186,6 +188,20 @@ def train_round(r: Round, checkpoint: Path, progress: bool | None) -> TrainResul
         snapshot_step=step if r.key.round == 0 else None,
         progress=progress,
     )
+
+
+def epoch_topology(persistence: list[LayerPersistence], convention: Convention, null: NullSettings) -> dict[str, float]:
+    """``EpochRecord.topology``: each graph's NP and overlap, and with ``nulls.epochs`` the
+    overlap's permutation null."""
+    out = {}
+    for p in persistence:
+        name = p.layer.name
+        out[f"np/{name}"] = p.neural_persistence
+        out[f"overlap/{name}"] = overlap(p.layer, p.tree).fraction
+        if null.epochs and null.draws:
+            drawn = NullInterval.of(out[f"overlap/{name}"], layer_null(p, convention, null.draws, null.seed).overlap)
+            out |= {f"{key}/{name}": v for key, v in drawn.fields("overlap").items() if "_null_" in key}
+    return out
 
 
 def diagram_records(persistence: list[LayerPersistence], summaries: list[LayerSummary]) -> dict[str, DiagramRecord]:
@@ -218,6 +234,18 @@ def layer_records(r: Round) -> dict[str, LayerAttrs]:
     return records
 
 
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def _kept_null(kept_edges: float, edges: int, null_kept: np.ndarray, name: str) -> dict[str, float]:
+    """The share of the tree kept against magnitude pruning of permuted weights (none undrawn)."""
+    if null_kept.size == 0:
+        return {}
+    shares = null_kept / edges if edges else np.full(null_kept.size, np.nan)
+    return NullInterval.of(_ratio(kept_edges, edges), shares).fields(name)
+
+
 def _retention_attrs(t: TreeRetention | None) -> dict[str, Any]:
     if t is None:
         return {}
@@ -228,27 +256,32 @@ def _retention_attrs(t: TreeRetention | None) -> dict[str, Any]:
         "prev_tree_kept_params": t.kept_params,
         "np_before": t.np_before,
         "np_after": t.np_after,
+        **_kept_null(t.kept_edges, t.edges, t.null_kept_edges, "prev_tree_kept"),
     }
 
 
 def _retention_totals(retention: dict[str, TreeRetention] | None) -> dict[str, float]:
-    """The network's shares: edges and weights of the old tree kept, NP kept (ratios of sums)."""
+    """The network's shares: edges and weights of the old tree kept, NP kept (ratios of sums;
+    the null's too, permutation by permutation)."""
     if not retention:
         return {}
     rows = retention.values()
-    ratio = lambda a, b: a / b if b else float("nan")  # noqa: E731
+    edges, kept = sum(t.edges for t in rows), sum(t.kept_edges for t in rows)
+    draws = {t.null_kept_edges.size for t in rows}
+    null_kept = sum(t.null_kept_edges for t in rows) if draws != {0} else np.zeros(0)
     return {
-        "tree_kept": ratio(sum(t.kept_edges for t in rows), sum(t.edges for t in rows)),
-        "tree_kept_params": ratio(sum(t.kept_params for t in rows), sum(t.params for t in rows)),
-        "np_retained": ratio(sum(t.np_after for t in rows), sum(t.np_before for t in rows)),
+        "tree_kept": _ratio(kept, edges),
+        "tree_kept_params": _ratio(sum(t.kept_params for t in rows), sum(t.params for t in rows)),
+        "np_retained": _ratio(sum(t.np_after for t in rows), sum(t.np_before for t in rows)),
+        **_kept_null(kept, edges, np.asarray(null_kept), "tree_kept"),
     }
 
 
 def epoch_metrics(trained: TrainResult) -> dict[str, np.ndarray]:
     history = trained.history
     metrics = {key: np.array([getattr(h, key) for h in history]) for key in EPOCH_SCALARS}
-    for graph in history[0].np if history else {}:
-        metrics[f"np/{graph}"] = np.array([h.np[graph] for h in history])
+    for key in history[0].topology if history else {}:
+        metrics[key] = np.array([h.topology[key] for h in history])
     return metrics
 
 
@@ -263,7 +296,8 @@ def record(r: Round, trained: TrainResult, t0: float) -> RoundData:
     values = {w.name: final[w.name] for w in r.weights}
     convention = r.spec.topology
     persistence = network_persistence(network_graphs(r.weights, values, r.masks), convention)
-    summaries = [summarize(p) for p in persistence]
+    nulls = network_nulls(persistence, convention, r.spec.nulls)
+    summaries = [summarize(p, null) for p, null in zip(persistence, nulls, strict=True)]
     diagrams = diagram_records(persistence, summaries)
     final_eta = {row.layer: row for row in aggregate([s.eta_count() for s in summaries])}["final"]
     total = sum(int(np.prod(w.shape)) for w in r.weights)
@@ -291,7 +325,7 @@ def record(r: Round, trained: TrainResult, t0: float) -> RoundData:
         test_loss=last.test_loss,
         train_acc=last.train_acc,
         train_loss=last.train_loss,
-        epochs=len(trained.history),
+        epochs=trained_epochs(trained.history),
         resumed_from_epoch=trained.resumed_from,
         total_np=float(sum(p.neural_persistence for p in persistence)),
         device=str(r.data.device),

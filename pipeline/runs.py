@@ -18,6 +18,7 @@ from pipeline.fields import ConfigError, default_of, to_dict
 from pipeline.models.registry import is_valid_pair
 from pipeline.prune.settings import PruningConfig
 from pipeline.topology.conventions import Convention
+from pipeline.topology.null import NullSettings
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class RunSpec:
     training: TrainingConfig
     pruning: PruningConfig
     topology: Convention
+    nulls: NullSettings
     data: DataConfig
     seed: int
 
@@ -56,6 +58,7 @@ def run_spec(config: Config, arch: str, dataset: str, trial: int) -> RunSpec:
         training=config.recipe(arch, dataset),
         pruning=config.pruning,
         topology=config.topology,
+        nulls=config.nulls,
         data=config.data,
         seed=config.seed,
     )

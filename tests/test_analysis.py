@@ -27,7 +27,7 @@ def test_rows_aggregates_and_skipped_parameters():
     assert Fraction(int(conv["params"]), int(conv["tree_params"])) == expected
     dense = frame.iloc[1]
     assert dense["tree_edges"] == 200 + 7 - 1 and 0 < dense["bound"] <= dense["overlap"] <= 1
-    assert dense["log10_chance"] < -10
+    assert dense["log10_subset_chance"] < -10
     final = frame[frame["layer"] == "final"].iloc[0]
     assert final["weights"] == conv["weights"] + dense["weights"]
     assert final["np"] == pytest.approx(conv["np"] + dense["np"])

@@ -54,10 +54,18 @@ def test_imp_rounds_store_everything_promised(tiny):
     assert a.run_hash == round_key(tiny, 1, "imp").run_hash and a.method == "imp" and a.round == 1
     assert a.convention.startswith("w_max=layer") and a.code_revision and 0 < a.eta_tau < 66.8
     assert a["config"]["training"]["epochs"] == 2 and a["versions"]["torch"] == torch.__version__
-    assert set(data.diagrams) == set(data.weights) and len(data.metrics["epoch"]) == 2
+    assert set(data.diagrams) == set(data.weights) and list(data.metrics["epoch"]) == [0, 1, 2]  # 0: before training
+    assert a.epochs == 2 and np.isnan(data.metrics["train_loss"][0]) and data.metrics["test_acc"][0] < 0.5
     first = data.diagrams["net.1.weight"]
     assert np.all(first.births == 1) and first.attrs["tree_edges"] == len(first.deaths) == 883
-    assert data.metrics["np/net.1.weight"].shape == (2,)
+    assert data.metrics["np/net.1.weight"].shape == data.metrics["overlap/net.1.weight"].shape == (3,)
+    assert data.metrics["overlap/net.1.weight"][-1] == pytest.approx(first.attrs.overlap)
+    for g in data.diagrams.values():  # the nulls: 20 permutations (tiny_settings), an interval around their mean
+        s = g.attrs
+        assert s.null_draws == 20 and s.overlap_null_low <= s.overlap_null_mean <= s.overlap_null_high
+        assert s.np_null_low <= s.np_null_mean <= s.np_null_high and 0 <= s.overlap_percentile <= 100
+    assert a.tree_kept_null_low <= a.tree_kept_null_mean <= a.tree_kept_null_high and a.tree_kept_percentile >= 0
+    assert all(la.prev_tree_kept_null_mean is not None for la in data.layer_attrs.values())
     assert 0.5 < a["test_acc"] <= 1.0 and not checkpoint_dir(path).exists()
 
 

@@ -17,6 +17,7 @@ from pipeline.errors import first_line
 from pipeline.report.figures import plot_diagram
 from pipeline.report.formats import FORMATS, render
 from pipeline.store.analysis import AnalysisFile
+from pipeline.topology.null import NullSettings
 
 SOURCE_HELP = "give --torchvision NAME, --model MODULE:FACTORY, or --checkpoint FILE holding a whole saved module"
 
@@ -66,6 +67,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="pruned",
         help="exact zeros are pruned weights (absent edges, default) or weights of magnitude 0",
     )
+    p.add_argument(
+        "--null-draws",
+        type=int,
+        metavar="N",
+        help=f"permutations per graph for the null of the overlap and NP (docs/science.md §4; 0 skips it; "
+        f"default {NullSettings().draws} for models of at most 10 M graph weights, else none)",
+    )
+    p.add_argument("--null-seed", type=int, default=NullSettings().seed, metavar="S", help="seed of the permutations")
     out = p.add_argument_group("output")
     out.add_argument("--format", choices=(*FORMATS, "h5"), default="table")
     out.add_argument("--output", type=Path, metavar="FILE", help="write here instead of stdout (required for h5)")
@@ -209,6 +218,8 @@ def run_analyze(args: argparse.Namespace) -> None:
     if not (args.torchvision or args.model or args.checkpoint):
         raise ValueError(SOURCE_HELP)
     convention = convention_from_arguments(args)
+    if (args.null_draws or 0) < 0 or args.null_seed < 0:
+        raise ValueError("--null-draws and --null-seed must be 0 or more")
     shape = _input_shape(args.input_shape, bool(args.torchvision))
     model, label = build(args)
     dtype = torch.long if args.input_dtype == "long" else torch.float32
@@ -223,6 +234,8 @@ def run_analyze(args: argparse.Namespace) -> None:
             example,
             convention,
             zeros=args.zeros,
+            null_draws=args.null_draws,
+            null_seed=args.null_seed,
             on_layer=writer.add if writer is not None else None,
             progress=_progress(not args.no_progress),
         )
@@ -235,11 +248,23 @@ def run_analyze(args: argparse.Namespace) -> None:
     if writer is not None:
         return
     print(f"# {label}, input {tuple(example.shape)}, convention: {convention.name}", file=sys.stderr)
+    print(f"# {_null_text(result)}", file=sys.stderr)
     text = _table_text(frame) if args.format == "table" else render(frame, args.format)
     if args.output:
         args.output.write_text(text)
     else:
         sys.stdout.write(text)
+
+
+def _null_text(result: Any) -> str:
+    """What the null columns hold (docs/science.md §4), or why they are empty."""
+    from pipeline.analysis import AUTO_NULL_MAX_WEIGHTS  # here: the analysis loads torch
+
+    if result.null.draws:
+        return f"permutation null: {result.null.draws} draws per graph, seed {result.null.seed}"
+    if result.n_weights > AUTO_NULL_MAX_WEIGHTS:
+        return f"no permutation null for {result.n_weights:,} graph weights (over 10 M): --null-draws N draws it"
+    return "no permutation null (--null-draws 0)"
 
 
 def _table_text(frame) -> str:

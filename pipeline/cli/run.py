@@ -90,6 +90,13 @@ def round_summary(paths: list[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["arch", "dataset", "trial", "method", "round"], kind="stable")
 
 
+def _pooled_null(graphs: list) -> float:
+    """The permutation null's mean of a tensor's pooled overlap (α-weighted; NaN if none drawn)."""
+    if not graphs or any(g.overlap_null_mean is None for g in graphs):
+        return float("nan")
+    return sum(g.alpha * g.overlap_null_mean for g in graphs) / max(sum(g.alpha for g in graphs), 1)
+
+
 def layer_summary(path: Path) -> pd.DataFrame:
     data = read_round(path, metrics=False)
     rows = []
@@ -107,6 +114,7 @@ def layer_summary(path: Path) -> pd.DataFrame:
                 "np": sum(g.np for g in graphs),
                 "normalized_np": sum(g.normalized_np for g in graphs) / max(len(graphs), 1),
                 "overlap": sum(g.shared for g in graphs) / max(sum(g.alpha for g in graphs), 1),
+                "overlap_null_mean": _pooled_null(graphs),
             }
         )
     return pd.DataFrame(rows)
@@ -128,6 +136,9 @@ def run_inspect(args: argparse.Namespace) -> None:
         )
         print(f"  accuracy   test {a.test_acc:.4f}  train {a.train_acc:.4f}  after {a.epochs} epochs")
         print(f"  topology   η_τ {a.eta_tau:.3f}  total NP {a.total_np:.4f}  [{a.convention}]")
+        if a.tree_kept is not None:
+            null = "" if a.tree_kept_null_mean is None else f"  (null {a.tree_kept_null_mean:.3f}, docs/science.md §4)"
+            print(f"  pruning    kept {a.tree_kept:.3f} of the previous tree's edges{null}")
         print(f"  provenance {a.code_revision}  {a.created}  {a.device}  {a.wall_seconds:.1f}s")
         print()
     sys.stdout.write(render(layer_summary(path), args.format))

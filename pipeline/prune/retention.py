@@ -11,7 +11,7 @@ and the new masks, so the ratio is what pruning alone removed, before any retrai
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pipeline.models.probe import PrunableWeight
     from pipeline.topology.conventions import Convention
     from pipeline.topology.diagram import LayerPersistence
+    from pipeline.topology.null import NullSettings
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class TreeRetention:
     kept_params: int
     np_before: float
     np_after: float
+    null_kept_edges: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Per permutation of the previous weights (``topology.null.retention_null``): the tree
+    edges magnitude pruning to the same count keeps."""
 
 
 def persistence_of(weights: Sequence[PrunableWeight], values, masks, convention: Convention) -> list[LayerPersistence]:
@@ -61,9 +65,13 @@ def tree_retention(
     values: Mapping[str, np.ndarray],
     new: Mapping[str, np.ndarray],
     convention: Convention,
+    null: NullSettings | None = None,
 ) -> dict[str, TreeRetention]:
     """Per weight tensor: the old masks' present-weight forest (``before``: ``persistence_of``
-    the same ``values``) and how much of it ``new`` keeps."""
+    the same ``values``), how much of it ``new`` keeps, and (``null``) how much magnitude
+    pruning to the same count would keep of the trees of the values permuted."""
+    from pipeline.topology.null import retention_null  # here: the topology package loads numba
+
     after = persistence_of(weights, values, new, convention)
     edges: dict[str, list[np.ndarray]] = {w.name: [] for w in weights}
     np_before = dict.fromkeys(edges, 0.0)
@@ -78,6 +86,9 @@ def tree_retention(
         index = np.concatenate(edges[w.name]) if edges[w.name] else np.zeros(0, dtype=np.int64)
         params = np.unique(index)
         kept = np.asarray(new[w.name]).ravel()
+        graphs = [p for p in before if p.layer.tensor == w.name]
+        draws = null.draws if null is not None else 0
+        null_kept = retention_null(graphs, kept.size, int(kept.sum()), draws, null.seed if null else 0)
         out[w.name] = TreeRetention(
             edges=int(index.size),
             kept_edges=int(kept[index].sum()),
@@ -85,5 +96,6 @@ def tree_retention(
             kept_params=int(kept[params].sum()),
             np_before=np_before[w.name],
             np_after=np_after[w.name],
+            null_kept_edges=null_kept,
         )
     return out

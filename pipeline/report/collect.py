@@ -20,8 +20,26 @@ from pipeline.store.record import JobAccount, RunAttrs
 from pipeline.store.runfile import datasets_dict, diagram_attrs, open_checked, records_of, run_attrs
 
 RUN_KEYS = ["arch", "dataset", "run_hash", "trial"]
-PRUNE_TIME = ("tree_kept", "tree_kept_params", "np_retained")
-"""What a round's pruning step kept of the previous round's tree and NP (NaN for round 0)."""
+PRUNE_TIME = (
+    "tree_kept",
+    "tree_kept_params",
+    "np_retained",
+    "tree_kept_null_mean",
+    "tree_kept_null_low",
+    "tree_kept_null_high",
+    "tree_kept_percentile",
+)
+"""What a round's pruning step kept of the previous round's tree and NP, and what magnitude
+pruning of permuted weights would keep of it (NaN for round 0, and where no null was drawn)."""
+NULLS = tuple(
+    f"{q}_{stat}"
+    for q in ("overlap", "np", "normalized_np")
+    for stat in ("null_mean", "null_low", "null_high", "percentile")
+    if (q, stat) != ("normalized_np", "percentile")
+)
+"""A graph's permutation nulls (``LayerSummary``; NaN where none was drawn)."""
+EPOCH_TOPOLOGY = ("overlap", "overlap_null_mean", "overlap_null_low", "overlap_null_high")
+"""Per-epoch quantities besides NP (``store.record.EPOCH_TOPOLOGY``; NaN where not recorded)."""
 ACCOUNT = tuple(f.name for f in dataclasses.fields(JobAccount))
 """What the round's job cost (``RunAttrs``; missing in files written before it was recorded)."""
 
@@ -85,14 +103,19 @@ def collect(paths: Iterable[str | Path]) -> Collection:
                         "overlap": g.overlap,
                         "diagram_components": g.diagram_components,
                     }
+                    | {key: np.nan if getattr(g, key) is None else getattr(g, key) for key in NULLS}
                 )
             for i, epoch in enumerate(metrics.get("epoch", [])):
                 per_layer = {name: metrics[f"np/{name}"][i] for name in graphs if f"np/{name}" in metrics}
                 common = row | {"epoch": int(epoch), "test_acc": float(metrics["test_acc"][i])}
                 for position, (name, value) in enumerate(per_layer.items()):
                     normalized = float(value) / bounds.get(name, np.nan)
+                    series = {key: metrics.get(f"{key}/{name}") for key in EPOCH_TOPOLOGY}
+                    more = {key: np.nan if v is None else float(v[i]) for key, v in series.items()}
                     epochs.append(
-                        common | {"position": position, "layer": name, "np": float(value), "normalized_np": normalized}
+                        common
+                        | {"position": position, "layer": name, "np": float(value), "normalized_np": normalized}
+                        | more
                     )
                 if per_layer:
                     total = float(np.sum(list(per_layer.values())))

@@ -114,6 +114,41 @@ def np_epochs_figure(pair: PairData, path: Path) -> None:
     _save(fig, path)
 
 
+@register_figure("overlap_epochs")
+def overlap_epochs_figure(pair: PairData, path: Path) -> None:
+    """Top-α vs MaxST overlap of each layer over the dense round's epochs (epoch 0: before
+    training), mean ± sd over trials, with the permutation null's 95 % band where it was drawn."""
+    import matplotlib  # here: matplotlib loads only when a figure is drawn
+
+    plt, sns = _plotting()
+    epochs = pair.collection.epochs
+    dense = epochs[(epochs["round"] == 0) & (epochs["layer"] != "total")] if not epochs.empty else epochs
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    if dense.empty or dense["overlap"].isna().all():
+        ax.text(0.5, 0.5, "the overlap was not tracked per epoch (training.track_np: false)", ha="center")
+    else:
+        dense = dense[dense["method"] == dense["method"].iloc[0]].sort_values("position")
+        dense = dense.assign(layer=dense["layer"].map(_short))
+        order = list(dict.fromkeys(dense["layer"]))
+        colors = dict(zip(order, sns.color_palette(n_colors=len(order)), strict=True))
+        sns.lineplot(dense, x="epoch", y="overlap", hue="layer", hue_order=order, errorbar="sd", marker="o", ax=ax)
+        band = dense.groupby(["layer", "epoch"])[["overlap_null_low", "overlap_null_high"]].mean().reset_index()
+        for layer, rows in band.dropna().groupby("layer"):
+            ax.fill_between(
+                rows["epoch"],
+                rows["overlap_null_low"],
+                rows["overlap_null_high"],
+                color=colors[layer],
+                alpha=0.15,
+                lw=0,
+            )
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.legend(fontsize=7, title=None)
+    ax.set(ylabel="|top-α ∩ MaxST| / α", ylim=(0, 1))
+    ax.set_title(f"{pair.title}: overlap during dense training; bands: permutation null (95 %)", fontsize=10)
+    _save(fig, path)
+
+
 def plot_diagram(deaths: np.ndarray, name: str, suptitle: str, path: Path) -> None:
     """A 0-dimensional diagram (every point born at 1) beside the histogram of its deaths."""
     plt, sns = _plotting()
@@ -166,6 +201,18 @@ def overlap_figure(pair: PairData, path: Path) -> None:
     ax.bar(
         x, dense["overlap"], yerr=dense["overlap_sd"].fillna(0), color="#9ecae1", capsize=4, label="overlap (mean ± sd)"
     )
+    if dense["overlap_null_mean"].notna().any():
+        ax.bar(
+            x,
+            dense["overlap_null_high"] - dense["overlap_null_low"],
+            bottom=dense["overlap_null_low"],
+            width=0.95,
+            color="none",
+            edgecolor="#636363",
+            hatch="///",
+            label="permutation null: 95 % of draws",
+        )
+        ax.scatter(x, dense["overlap_null_mean"], marker="_", s=400, color="#636363", zorder=3, label="null mean")
     ax.scatter(x, dense["bound"], color="black", zorder=3, label="Theorem 3.3 lower bound")
     chance = dense["alpha"] / (dense["m"] * dense["n"])
     ax.scatter(
@@ -174,11 +221,11 @@ def overlap_figure(pair: PairData, path: Path) -> None:
         marker="x",
         color="#d62728",
         zorder=3,
-        label="chance: α / (m·n)",
+        label="paper's chance: α / (m·n), random α-subsets",
     )
     ax.set_xticks(x, [_short(s) for s in dense["layer"]], rotation=30, ha="right", fontsize=8)
     ax.set(ylabel="|top-α ∩ MaxST| / α", ylim=(0, 1), title=f"{title}: top-α vs MaxST overlap, dense networks")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False)
     _save(fig, path)
 
 
@@ -301,13 +348,23 @@ def comparison_figure(pair: PairData, path: Path) -> None:
 
 @register_figure("tree_kept")
 def tree_kept_figure(pair: PairData, path: Path) -> None:
-    """The share of the previous round's spanning-tree edges each pruning step kept, and the
+    """The share of the previous round's spanning-tree edges each pruning step kept, against
+    what magnitude pruning of the permuted weights keeps (dotted, the null's 95 % band), and the
     share of NP it kept, per method with 95 % bootstrap bands."""
     plt, _ = _plotting()
     table = pair.tree_kept
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
     _bands(left, table, "tree_kept", "tree_kept_low", "tree_kept_high")
+    for name, rows in table.dropna(subset=["tree_kept_null_mean"]).groupby("method", sort=False):
+        rows, color = rows.sort_values("compression"), _style(name)["color"]
+        left.plot(rows["compression"], rows["tree_kept_null_mean"], ls=":", color=color, lw=1)
+        left.fill_between(
+            rows["compression"], rows["tree_kept_null_low"], rows["tree_kept_null_high"], color=color, alpha=0.08, lw=0
+        )
     left.set(ylabel="tree edges kept by the step", title=f"{pair.title}: previous round's spanning tree kept")
+    left.text(
+        0.01, 0.01, "dotted: magnitude pruning of permuted weights (null, 95 %)", transform=left.transAxes, fontsize=7
+    )
     left.legend(fontsize=8)
     _bands(right, table, "np_retained", "np_retained_low", "np_retained_high")
     right.axhline(1.0, color="grey", lw=1)

@@ -56,19 +56,29 @@ def _exact_mean(group: pd.DataFrame) -> Fraction:
     return sum(fractions, Fraction(0)) / len(fractions)
 
 
+OVERLAP_NULL = ["overlap_null_mean", "overlap_null_low", "overlap_null_high", "overlap_percentile"]
+
+
 @register_table("overlap")
 def overlap_table(collection: Collection) -> pd.DataFrame:
-    """Top-α vs MaxST overlap per layer and round, with the Theorem 3.3 bound and chance.
+    """Top-α vs MaxST overlap per layer and round against its permutation null, with the
+    Theorem 3.3 bound and the paper's subset chance level.
 
-    Bound and chance are defined for dense (linear, recurrent) layers; for conv layers the
-    overlap is at the level of kernel parameters and those columns stay empty. ``chance_*`` are
-    log10 P(overlap >= the measured mean) for two random α-subsets.
+    ``overlap_null_*`` and ``overlap_percentile`` are means over trials of each trial's null
+    (the layer's values permuted over its edges, docs/science.md §4); ``overlap_excess`` is the
+    overlap minus its null's mean, mean and sd over trials. Bound and subset chance are defined
+    for dense (linear, recurrent) layers; for conv layers the overlap is at the level of kernel
+    parameters and those columns stay empty. ``subset_chance_*`` are log10 P(overlap >= the
+    measured mean) for two random α-subsets — not the null: a tree is no random subset.
     """
     from pipeline.topology.overlap import chance_level, lower_bound  # here: the topology package loads numba
 
     keys = ["arch", "dataset", "method", "round", "position", "layer", "kind", "m", "n"]
-    grouped = _grouped(collection.layers, keys)
-    table = _mean_sd(grouped, ["layer_density", "alpha", "overlap"]).drop(columns=["layer_density_sd", "alpha_sd"])
+    layers = collection.layers.assign(overlap_excess=lambda d: d["overlap"] - d["overlap_null_mean"])
+    grouped = _grouped(layers, keys)
+    values = ["layer_density", "alpha", "overlap", *OVERLAP_NULL, "overlap_excess"]
+    spread = ("overlap", "overlap_excess")
+    table = _mean_sd(grouped, values).drop(columns=[f"{v}_sd" for v in values if v not in spread])
     exact = [_exact_mean(group) for _, group in grouped]
     bounds, binomial, hyper = [], [], []
     for row, mean_overlap in zip(table.itertuples(), exact, strict=True):
@@ -83,7 +93,7 @@ def overlap_table(collection: Collection) -> pd.DataFrame:
             bounds.append(float("nan"))
             binomial.append(float("nan"))
             hyper.append(float("nan"))
-    return table.assign(bound=bounds, chance_log10_binomial=binomial, chance_log10_hypergeometric=hyper)
+    return table.assign(bound=bounds, subset_chance_log10_binomial=binomial, subset_chance_log10_hypergeometric=hyper)
 
 
 @register_table("np_rounds")
@@ -120,7 +130,8 @@ def compare(rounds: pd.DataFrame, value: str, reference: str | None = REFERENCE)
             diff.pop(f"vs_{reference}_sd")
             row |= diff | {f"p_vs_{reference}": cmp.p, f"wins_vs_{reference}": cmp.wins}
         rows.append(row)
-    table = pd.DataFrame(rows)
+    empty = ["arch", "dataset", "method", "round", "trials", "compression", *interval([]).columns(value)]
+    table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=empty)  # e.g. no pruning rounds
     wins = f"wins_vs_{reference}"
     if wins in table:  # a count of trials, missing for the reference and round 0: nullable integers
         table[wins] = table[wins].astype("Int64")
@@ -134,18 +145,28 @@ def comparison_table(collection: Collection) -> pd.DataFrame:
     return compare(collection.rounds, "test_acc")
 
 
+TREE_KEPT_NULL = ["tree_kept_null_mean", "tree_kept_null_low", "tree_kept_null_high", "tree_kept_percentile"]
+
+
+def _intervals(rounds: pd.DataFrame, value: str) -> pd.DataFrame:
+    """``value``'s mean and 95 % bootstrap interval per pair, method and round."""
+    return compare(rounds, value, reference=None)[[value, f"{value}_low", f"{value}_high"]]
+
+
 @register_table("tree_kept")
 def tree_kept_table(collection: Collection) -> pd.DataFrame:
     """How much of the previous round's spanning tree each pruning step kept (edges; weights or
     kernel parameters), and the NP it kept, per method and round, with intervals; ``vs_imp``:
-    the paired difference of the edges kept to IMP's."""
+    the paired difference of the edges kept to IMP's. Against the permutation null (magnitude
+    pruning of the previous weights permuted over their edges, to the same per-tensor counts):
+    ``tree_kept_null_*`` and ``tree_kept_percentile`` are means over trials of each trial's
+    null, ``vs_null`` the edges kept minus the null's mean, with its interval over trials."""
     rounds = collection.rounds[collection.rounds["round"] > 0]
+    rounds = rounds.assign(vs_null=rounds["tree_kept"] - rounds["tree_kept_null_mean"])
     table = compare(rounds, "tree_kept")
-    params = compare(rounds, "tree_kept_params", reference=None)[
-        ["tree_kept_params", "tree_kept_params_low", "tree_kept_params_high"]
-    ]
-    kept_np = compare(rounds, "np_retained", reference=None)[["np_retained", "np_retained_low", "np_retained_high"]]
-    return pd.concat([table, params, kept_np], axis=1)
+    nulls = _grouped(rounds, ["arch", "dataset", "method", "round"])[TREE_KEPT_NULL].mean().reset_index(drop=True)
+    parts = [_intervals(rounds, v) for v in ("tree_kept_params", "np_retained", "vs_null")]
+    return pd.concat([table, nulls, *parts], axis=1)
 
 
 @register_table("jobs")

@@ -139,8 +139,9 @@ def eta_comparison(arch: str, dataset: str, dense_weights: list[dict[str, np.nda
 
 ANALYSIS_COLUMNS = [
     "layer", "kind", "shape", "m", "n", "weights", "tree_edges", "eta_tau", "params", "tree_params",
-    "eta_tau_params", "np", "normalized_np", "overlap", "bound", "log10_chance", "alpha", "shared",
-    "components", "w_max", "degenerate", "reason",
+    "eta_tau_params", "np", "normalized_np", "overlap", "overlap_null_mean", "overlap_null_low",
+    "overlap_null_high", "overlap_percentile", "np_null_mean", "np_null_low", "np_null_high", "np_percentile",
+    "bound", "log10_subset_chance", "alpha", "shared", "components", "w_max", "degenerate", "reason",
 ]  # fmt: skip
 """Columns of ``python -m pipeline analyze``, in order (docs/science.md §2-§4)."""
 

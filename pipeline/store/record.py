@@ -100,6 +100,13 @@ class RunAttrs(JobAccount):
         "NP the pruning step kept: total NP of the previous round's trained weights under the new masks "
         "over that under the old"
     )
+    tree_kept_null_mean: float | None = optional(
+        "`tree_kept` if the previous round's weights were permuted over their edges (each graph's own "
+        "values) and pruned by magnitude to this round's per-tensor counts: the null's mean (docs/science.md §4)"
+    )
+    tree_kept_null_low: float | None = optional("2.5 % quantile of that null")
+    tree_kept_null_high: float | None = optional("97.5 % quantile of that null")
+    tree_kept_percentile: float | None = optional("percent of the null's draws below `tree_kept` (ties: half)")
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,15 @@ class LayerAttrs(Record):
     prev_tree_kept_params: int | None = optional("of those, the weights this round's mask keeps")
     np_before: float | None = optional("NP of the previous round's trained weights under its masks")
     np_after: float | None = optional("NP of the same weights under this round's masks (before retraining)")
+    prev_tree_kept_null_mean: float | None = optional(
+        "share of the forest's edges kept if the tensor's previous values were permuted over their edges and "
+        "pruned by magnitude to `n_kept`: the null's mean"
+    )
+    prev_tree_kept_null_low: float | None = optional("2.5 % quantile of that null")
+    prev_tree_kept_null_high: float | None = optional("97.5 % quantile of that null")
+    prev_tree_kept_percentile: float | None = optional(
+        "percent of the null's draws below the observed share `prev_tree_kept_edges / prev_tree_edges`"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,22 +154,33 @@ class DiagramAttrs(LayerSummary, Record):
 class EpochRecord:
     """One epoch of training: the per-epoch arrays under `/metrics` are these fields, epoch by epoch."""
 
-    epoch: int = doc("epoch number (1-based)")
-    train_loss: float = doc("mean training loss of the epoch")
-    train_acc: float = doc("training accuracy of the epoch")
+    epoch: int = doc("epoch number (1-based; with `training.track_np` epoch 0 is the network before training)")
+    train_loss: float = doc("mean training loss of the epoch (NaN for epoch 0)")
+    train_acc: float = doc("training accuracy of the epoch (NaN for epoch 0)")
     test_loss: float = doc("test loss after the epoch")
     test_acc: float = doc("test accuracy after the epoch")
-    lr: float = doc("learning rate during the epoch")
+    lr: float = doc("learning rate during the epoch (NaN for epoch 0)")
     seconds: float = doc("wall time of the epoch")
-    np: dict[str, float] = field(default_factory=dict, metadata={"doc": "NP of each layer graph after the epoch"})
+    topology: dict[str, float] = field(
+        default_factory=dict, metadata={"doc": "`<quantity>/<graph name>`: each graph's topology after the epoch"}
+    )
 
 
-EPOCH_SCALARS = tuple(f.name for f in dataclasses.fields(EpochRecord) if f.name != "np")
+EPOCH_SCALARS = tuple(f.name for f in dataclasses.fields(EpochRecord) if f.name != "topology")
 """The per-epoch scalar metrics, in order."""
 
-METRICS: dict[str, str] = {f.name: f.metadata["doc"] for f in dataclasses.fields(EpochRecord) if f.name != "np"} | {
-    "np/<graph name>": "neural persistence of each layer graph after the epoch (when `training.track_np`)",
+EPOCH_TOPOLOGY: dict[str, str] = {
+    "np": "neural persistence of each layer graph after the epoch",
+    "overlap": "its top-α / spanning-tree overlap",
+    "overlap_null_mean": "the overlap's permutation null: mean (with `nulls.epochs`)",
+    "overlap_null_low": "its 2.5 % quantile (with `nulls.epochs`)",
+    "overlap_null_high": "its 97.5 % quantile (with `nulls.epochs`)",
 }
+"""What ``EpochRecord.topology`` holds per graph, keyed ``<quantity>/<graph name>``."""
+
+METRICS: dict[str, str] = {
+    f.name: f.metadata["doc"] for f in dataclasses.fields(EpochRecord) if f.name != "topology"
+} | {f"{quantity}/<graph name>": text + " (`training.track_np`)" for quantity, text in EPOCH_TOPOLOGY.items()}
 """The per-epoch arrays under `/metrics` (one value per epoch)."""
 
 

@@ -21,7 +21,7 @@ from pipeline.store.paths import partial_file
 from pipeline.store.record import DiagramAttrs, LayerAttrs, MissingAttribute, RunAttrs
 
 FORMAT = "imp-topology-round"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 OLDEST_READABLE = 2
 """Files of versions OLDEST_READABLE .. SCHEMA_VERSION are read, older names mapped to today's."""
 
@@ -44,6 +44,8 @@ _RENAMED_IN_3 = {
     },
 }
 """Version 3 gave every per-graph quantity the one name ``LayerSummary`` uses (docs/hdf5-schema.md)."""
+_RENAMED_IN_4 = {"layers": {}, "diagrams": {"log10_chance": "log10_subset_chance"}}
+"""Version 4 added the permutation nulls and named the paper's chance level for what it is."""
 _COMPRESS = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 
@@ -186,12 +188,14 @@ def open_checked(path: str | Path) -> h5py.File:
 
 
 def _upgraded(f: h5py.File, group: str, name: str, attrs: dict[str, Any]) -> dict[str, Any]:
-    """A version-2 object's attributes under today's names (version 3 stores them as they are)."""
-    if int(f.attrs["schema_version"]) >= 3:
-        return attrs
-    attrs = {_RENAMED_IN_3[group].get(key, key): value for key, value in attrs.items()}
-    if group == "diagrams":  # the graph's name was its group's; a forest has vertices - edges components
-        attrs |= {"layer": name, "components": attrs["vertices"] - attrs["tree_edges"]}
+    """An older object's attributes under today's names, one version's renames after another."""
+    version = int(f.attrs["schema_version"])
+    if version < 3:
+        attrs = {_RENAMED_IN_3[group].get(key, key): value for key, value in attrs.items()}
+        if group == "diagrams":  # the graph's name was its group's; a forest has vertices - edges components
+            attrs |= {"layer": name, "components": attrs["vertices"] - attrs["tree_edges"]}
+    if version < 4:
+        attrs = {_RENAMED_IN_4[group].get(key, key): value for key, value in attrs.items()}
     return attrs
 
 

@@ -16,6 +16,7 @@ from pipeline.fields import doc, optional
 from pipeline.topology.diagram import LayerPersistence
 from pipeline.topology.eta import EtaCount, counted
 from pipeline.topology.graphs import ConvLayer
+from pipeline.topology.null import LayerNull, NullInterval
 from pipeline.topology.overlap import log10_chance_at_least, lower_bound, overlap
 
 
@@ -47,7 +48,22 @@ class LayerSummary:
     tree_params: int | None = optional("conv: kernel parameters the forest uses")
     eta_tau_params: float | None = optional("conv: η_τ at the parameter level, params / tree_params")
     bound: float | None = optional("Theorem 3.3's lower bound on the overlap (dense layers, docs/science.md §4)")
-    log10_chance: float | None = optional("log10 of the chance that a random α-subset shares at least `shared`")
+    log10_subset_chance: float | None = optional(
+        "the paper's chance level: log10 of the chance that two random α-subsets of the edges share at least "
+        "`shared` (hypergeometric) — a spanning tree is no random subset, so this is not the null (`overlap_null_*`)"
+    )
+    null_draws: int | None = optional("permutations behind the `*_null_*` fields (absent: no null was drawn)")
+    overlap_null_mean: float | None = optional("mean overlap of the layer's values permuted over its edges (§4)")
+    overlap_null_low: float | None = optional("2.5 % quantile of that null")
+    overlap_null_high: float | None = optional("97.5 % quantile of that null")
+    overlap_percentile: float | None = optional("percent of the null's draws below the observed overlap (ties: half)")
+    np_null_mean: float | None = optional("mean NP of the permuted layers")
+    np_null_low: float | None = optional("2.5 % quantile of that null")
+    np_null_high: float | None = optional("97.5 % quantile of that null")
+    np_percentile: float | None = optional("percent of the null's draws below the observed NP (ties: half)")
+    normalized_np_null_mean: float | None = optional("mean normalised NP of the permuted layers")
+    normalized_np_null_low: float | None = optional("2.5 % quantile of that null")
+    normalized_np_null_high: float | None = optional("97.5 % quantile of that null")
 
     def eta_count(self) -> EtaCount:
         """The sizes behind η_τ, for the Conv / Dense / Final aggregates."""
@@ -67,12 +83,27 @@ def _bound(r: LayerPersistence) -> float | None:
         return None
 
 
-def summarize(r: LayerPersistence) -> LayerSummary:
-    """The one map from a layer's persistence (its forests and diagram) to its quantities."""
+def _null_fields(r: LayerPersistence, overlap_fraction: float, null: LayerNull | None) -> dict[str, float | int]:
+    """The observed overlap and NP against their permutation null."""
+    if null is None or null.draws == 0:
+        return {}
+    normalized = NullInterval.of(r.normalized, null.normalized_np)
+    return {
+        "null_draws": null.draws,
+        **NullInterval.of(overlap_fraction, null.overlap).fields("overlap"),
+        **NullInterval.of(r.neural_persistence, null.np).fields("np"),
+        **{k: v for k, v in normalized.fields("normalized_np").items() if not k.endswith("percentile")},
+    }
+
+
+def summarize(r: LayerPersistence, null: LayerNull | None = None) -> LayerSummary:
+    """The one map from a layer's persistence (its forests and diagram) and its permutation
+    null (``null.layer_null``) to its quantities."""
     layer = r.layer
     eta = counted(layer, r.tree)
     shared = overlap(layer, r.tree)
     population = layer.n_params if isinstance(layer, ConvLayer) else layer.n_weights
+    fraction = shared.fraction if shared.alpha else math.nan
     chance = log10_chance_at_least(population, shared.alpha, shared.shared) if shared.alpha else None
     return LayerSummary(
         layer=layer.name,
@@ -92,10 +123,11 @@ def summarize(r: LayerPersistence) -> LayerSummary:
         degenerate=r.diagram.degenerate,
         alpha=shared.alpha,
         shared=shared.shared,
-        overlap=shared.fraction if shared.alpha else math.nan,
+        overlap=fraction,
         params=eta.params,
         tree_params=eta.tree_params,
         eta_tau_params=eta.eta_tau_params,
         bound=_bound(r),
-        log10_chance=chance,
+        log10_subset_chance=chance,
+        **_null_fields(r, fraction, null),
     )

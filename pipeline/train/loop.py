@@ -30,6 +30,10 @@ from pipeline.train.masking import ModelMasks
 log = logging.getLogger("pipeline.train")
 
 
+Measure = Callable[[nn.Module], dict[str, float]]
+"""The topology of a network under training, keyed ``<quantity>/<graph name>``."""
+
+
 @dataclass
 class TrainResult:
     history: list[EpochRecord]
@@ -40,6 +44,25 @@ class TrainResult:
 def training_device() -> torch.device:
     """The GPU when torch sees one, else the CPU (never decided from CUDA_VISIBLE_DEVICES)."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _before_training(
+    model: nn.Module,
+    data: DeviceData,
+    recipe: TrainingConfig,
+    measure: Callable[[nn.Module], dict[str, float]],
+    on_gpu: bool,
+) -> EpochRecord:
+    """Epoch 0: the network as training finds it (its test accuracy and its topology)."""
+    t0 = time.perf_counter()
+    test_loss, test_acc = evaluate(model, data, recipe.eval_batch_size, on_gpu)
+    nan = float("nan")
+    return EpochRecord(0, nan, nan, test_loss, test_acc, nan, time.perf_counter() - t0, measure(model))
+
+
+def trained_epochs(history: list[EpochRecord]) -> int:
+    """Epochs trained (epoch 0, the measurement before training, is none)."""
+    return sum(1 for h in history if h.epoch > 0)
 
 
 def make_optimizer(model: nn.Module, recipe: TrainingConfig) -> torch.optim.Optimizer:
@@ -93,13 +116,14 @@ def train(
     masks: ModelMasks | None = None,
     checkpoint_dir: Path | None = None,
     fingerprint: str = "",
-    measure: Callable[[nn.Module], dict[str, float]] | None = None,
+    measure: Measure | None = None,
     snapshot_step: int | None = None,
     progress: bool | None = None,
 ) -> TrainResult:
     """Train ``model`` for ``recipe.epochs`` epochs, resuming from ``checkpoint_dir`` if it holds
-    a checkpoint of the same ``fingerprint``. ``measure`` is called after every epoch (per-layer
-    NP); ``snapshot_step`` keeps a copy of the weights after that many optimizer steps in all
+    a checkpoint of the same ``fingerprint``. ``measure`` is called after every epoch (per-graph
+    NP, overlap) and once before training (``history[0]``, epoch 0); ``snapshot_step`` keeps a
+    copy of the weights after that many optimizer steps in all
     (late rewinding; ``rewind: epoch:E`` is step E x batches per epoch)."""
     torch.set_num_threads(recipe.threads)
     device = data.device
@@ -130,6 +154,8 @@ def train(
     if masks is not None:
         masks.enforce(optimizer)
 
+    if measure is not None and start == 0:
+        history.append(_before_training(model, data, recipe, measure, on_gpu))
     steps_per_epoch = math.ceil(data.n_train / recipe.batch_size)
     show_bar = sys.stderr.isatty() if progress is None else progress
     for epoch in range(start + 1, recipe.epochs + 1):
@@ -166,7 +192,7 @@ def train(
             test_acc=test_acc,
             lr=lr,
             seconds=time.perf_counter() - t0,
-            np=measure(model) if measure is not None else {},
+            topology=measure(model) if measure is not None else {},
         )
         history.append(record)
         log.info(

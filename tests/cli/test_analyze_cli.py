@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(["analyze", "--no-progress", *argv])
+    """The CLI in-process; 3 permutations per graph unless a test asks for more (the null's own
+    tests are in tests/topology/test_null.py)."""
+    null = () if "--null-draws" in argv else ("--null-draws", "3")
+    code = main(["analyze", "--no-progress", *null, *argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -29,7 +32,18 @@ def _frame(out: str) -> pd.DataFrame:
 def test_torchvision_resnet50_csv_from_a_shell():
     """The issue's command, in a fresh process: every weight of ResNet-50 at 224 x 224."""
     result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "analyze", "--torchvision", "resnet50", "--format", "csv"],
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "analyze",
+            "--torchvision",
+            "resnet50",
+            "--format",
+            "csv",
+            "--null-draws",
+            "0",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -42,6 +56,22 @@ def test_torchvision_resnet50_csv_from_a_shell():
     assert graphs["weights"].sum() > 4e9  # about 4 G Toeplitz edges
     assert frame[frame["layer"] == "conv"]["eta_tau_params"].iloc[0] > 1
     assert set(frame[frame["kind"] == "skipped"]["reason"].str.split(":").str[0]) == {"bias", "BatchNorm2d"}
+    assert frame["overlap_null_mean"].isna().all()  # 25 M weights: no null unless asked (minutes of permutations)
+    assert "no permutation null for 25,5" in result.stderr and "--null-draws N draws it" in result.stderr
+
+
+def test_the_overlap_against_its_permutation_null(capsys):
+    """The FCN at its seeded initialisation: i.i.d. weights, so every layer's overlap lies inside
+    its null, far from the paper's subset chance level."""
+    model = ("--model", "pipeline.models:build_model", "--model-arg", "arch=fcn", "--model-arg", "dataset=mnist-5k")
+    code, out, _ = run(capsys, *model, "--input-shape", "1,28,28", "--format", "csv", "--null-draws", "40")
+    frame = _frame(out)
+    graphs = frame[frame["kind"] == "linear"]
+    assert code == 0 and len(graphs) == 6
+    assert (graphs["overlap_null_low"] <= graphs["overlap_null_mean"]).all()
+    assert (graphs["overlap_null_mean"] <= graphs["overlap_null_high"]).all()
+    assert graphs["overlap_percentile"].between(0, 100).all() and (graphs["overlap_null_mean"] > 0.5).all()
+    assert (graphs["log10_subset_chance"] < -2).all()
 
 
 def test_a_users_own_module_with_keyword_arguments(capsys, monkeypatch):

@@ -41,7 +41,14 @@ def _layers() -> pd.DataFrame:
             base | {"trial": 0, "layer_density": 1.0, "alpha": 100, "shared": 28, "overlap": 0.28, "np": 1.0},
             base | {"trial": 1, "layer_density": 1.0, "alpha": 100, "shared": 30, "overlap": 0.30, "np": 3.0},
         ]
-    ).assign(normalized_np=lambda d: d["np"] / 10, eta_tau=9.0)
+    ).assign(
+        normalized_np=lambda d: d["np"] / 10,
+        eta_tau=9.0,
+        overlap_null_mean=[0.70, 0.72],
+        overlap_null_low=[0.68, 0.70],
+        overlap_null_high=[0.72, 0.74],
+        overlap_percentile=[0.0, 0.0],
+    )
 
 
 def test_accuracy_table_pairs_trials_and_orders_methods_by_the_registry():
@@ -62,8 +69,27 @@ def test_overlap_table_evaluates_chance_at_the_exact_mean_count():
     row = table.iloc[0]
     assert row["overlap"] == pytest.approx(0.29) and row["bound"] == pytest.approx(lower_bound(91, 10))
     expected = chance_level(91, 10, shared=29)  # (28 + 30) / 2 shared of α = 100
-    assert row["chance_log10_hypergeometric"] == pytest.approx(expected.log10_hypergeometric_at_least)
-    assert row["chance_log10_binomial"] == pytest.approx(expected.log10_binomial_at_least)
+    assert row["subset_chance_log10_hypergeometric"] == pytest.approx(expected.log10_hypergeometric_at_least)
+    assert row["subset_chance_log10_binomial"] == pytest.approx(expected.log10_binomial_at_least)
+    assert row["overlap_null_mean"] == pytest.approx(0.71) and row["overlap_null_low"] == pytest.approx(0.69)
+    assert row["overlap_excess"] == pytest.approx(-0.42) and row["overlap_excess_sd"] == pytest.approx(0.0)
+
+
+def test_tree_kept_table_sets_each_trial_against_its_own_null():
+    rounds = _rounds().assign(
+        tree_kept=lambda d: np.where(d["method"] == "imp", 0.9, 1.0) + d["trial"] / 100,
+        tree_kept_params=0.9,
+        np_retained=1.0,
+        tree_kept_null_mean=lambda d: 0.8 + d["trial"] / 50,
+        tree_kept_null_low=0.75,
+        tree_kept_null_high=0.85,
+        tree_kept_percentile=100.0,
+    )
+    table = tables()["tree_kept"].make(Collection(rounds, _layers(), pd.DataFrame()))
+    imp = table[table["method"] == "imp"].iloc[0]
+    assert imp["round"] == 1 and imp["tree_kept_null_mean"] == pytest.approx(0.81)
+    assert imp["vs_null"] == pytest.approx(np.mean([0.9 - 0.8, 0.91 - 0.82]))  # trial by trial
+    assert imp["vs_null_low"] <= imp["vs_null"] <= imp["vs_null_high"]
 
 
 def test_np_rounds_table_is_mean_and_sd_over_trials():

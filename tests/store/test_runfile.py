@@ -116,12 +116,27 @@ def test_a_version_2_file_reads_under_todays_names_with_the_values_it_measured()
     assert len(data.diagrams) == 9  # 4 gates x (input, hidden) + the classifier
     for name, record in data.diagrams.items():
         a = record.attrs
-        assert a.layer == name and a.tensor == tensor_of(name) and a.bound is None and a.log10_chance is None
+        assert a.layer == name and a.tensor == tensor_of(name) and a.bound is None and a.log10_subset_chance is None
         flat = data.weights[a.tensor].ravel()[a.offset : a.offset + a.size]
         mask = data.masks[a.tensor].ravel()[a.offset : a.offset + a.size]
         graph = DenseLayer(name, flat.reshape(a.n, a.m), mask.reshape(a.n, a.m), kind=a.kind, offset=a.offset)
         measured = asdict(summarize(layer_persistence(graph, convention)))
         stored = {key: getattr(a, key) for key in measured}
-        assert stored == pytest.approx(measured | {"bound": None, "log10_chance": None}, nan_ok=True), name
+        assert stored == pytest.approx(measured | {"bound": None, "log10_subset_chance": None}, nan_ok=True), name
     for attrs in data.layer_attrs.values():
         assert 0 <= attrs.prev_tree_kept_edges <= attrs.prev_tree_edges
+
+
+V3_FILE = Path(__file__).parent / "fixtures" / "lstm-mnist-5k-imp-round1-v3.h5"
+"""A round written by schema version 3 (commit 00ce25b): the same LSTM round, before the nulls."""
+
+
+def test_a_version_3_file_reads_its_chance_level_under_its_new_name_and_has_no_null():
+    data = read_round(V3_FILE)
+    with h5py.File(V3_FILE) as f:
+        assert f.attrs["schema_version"] == 3
+        stored = {name: g.attrs["log10_chance"] for name, g in f["diagrams"].items()}
+    for name, record in data.diagrams.items():
+        a = record.attrs
+        assert a.log10_subset_chance == stored[name] and a.null_draws is None and a.overlap_null_mean is None
+    assert data.attrs.tree_kept is not None and data.attrs.tree_kept_null_mean is None
