@@ -7,10 +7,12 @@
 of freedom) weights, the null of the top-α/tree overlap is drawn with ``--seeds`` different seeds
 at each number of draws; the table gives the spread (sd over seeds) of the null's mean and of its
 2.5 % and 97.5 % quantiles. ``cost``: one null of the configured draws per graph of the FCN, the
-CNN and ResNet-20 at their seeded initialisation (all graphs of a round: the overlap/NP null of
-the trained weights, and the tree-retention null of the previous ones), against the baseline of
-the same round's observed topology (``network_persistence`` and ``summarize``: what a round
-measures without a null), in the same process. Prints Markdown for docs/benchmarks.md.
+CNN and ResNet-20 at their seeded initialisation (a round draws both: the overlap/NP null of the
+trained weights, and the tree-retention null of the previous ones, here pruning half), against
+the baseline of
+each graph's observed topology (``layer_persistence`` and ``summarize``: what a round measures
+without a null), in the same process; per graph, then per round (every graph's two nulls:
+``draws`` times the per-draw cost). Prints Markdown for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from benchmarks.bench_topology import machine
 from pipeline.topology import PAPER, DenseLayer
 from pipeline.topology.diagram import layer_persistence, network_persistence
-from pipeline.topology.null import NullSettings, layer_null, network_nulls, retention_null
+from pipeline.topology.null import NullSettings, layer_null, retention_null
 from pipeline.topology.summary import summarize
 
 DRAWS = (50, 100, 200, 500, 1000)
@@ -69,28 +71,44 @@ def _graphs(arch: str, dataset: str) -> tuple[list, list]:
     return weights, network_graphs(weights, values, masks)
 
 
+def _per_graph(weights: list, persistence: list, draws: int) -> list[tuple[str, float, float, float]]:
+    """Per graph: the observed topology's seconds, and per draw the overlap/NP and retention nulls' ms."""
+    sizes = {w.name: int(np.prod(w.shape)) for w in weights}
+    summarize(persistence[0], layer_null(persistence[0], PAPER, 1, 0))  # warm-up: scipy.stats, numba caches
+    rows = []
+    for p in persistence:
+        start = time.perf_counter()
+        summarize(layer_persistence(p.layer, PAPER))
+        observed = time.perf_counter() - start
+        start = time.perf_counter()
+        layer_null(p, PAPER, draws, 0)
+        overlap_null = (time.perf_counter() - start) / draws
+        start = time.perf_counter()
+        retention_null([p], sizes[p.layer.tensor], sizes[p.layer.tensor] // 2, draws, 0)
+        retention = (time.perf_counter() - start) / draws
+        rows.append((p.layer.name, observed, overlap_null, retention))
+    return rows
+
+
 def cost(draws: int) -> None:
-    settings = NullSettings(draws=draws)
     print(f"Machine: {machine()}; {dt.date.today()}; {draws} draws per graph.\n")
-    print("| network | graphs | observed topology (baseline) | overlap/NP null | retention null | null / baseline |")
-    print("|---|---|---|---|---|---|")
+    print("| network | graph | observed (baseline) | overlap/NP null per draw | retention null per draw |")
+    print("|---|---|---|---|---|")
+    totals = []
     for arch, dataset in (("fcn", "mnist-5k"), ("conv", "mnist-5k"), ("resnet20", "cifar10")):
         weights, graphs = _graphs(arch, dataset)
-        start = time.perf_counter()
         persistence = network_persistence(graphs, PAPER)
-        [summarize(p) for p in persistence]
-        baseline = time.perf_counter() - start
-        start = time.perf_counter()
-        network_nulls(persistence, PAPER, settings)
-        overlap_null = time.perf_counter() - start
-        start = time.perf_counter()
-        for w in weights:
-            mine = [p for p in persistence if p.layer.tensor == w.name]
-            retention_null(mine, int(np.prod(w.shape)), int(np.prod(w.shape)) // 2, draws, 0)
-        retention = time.perf_counter() - start
-        ratio = (overlap_null + retention) / baseline
-        cells = f"{baseline:.2f} s | {overlap_null:.1f} s | {retention:.1f} s | {ratio:.0f}x"
-        print(f"| {arch} | {len(graphs)} | {cells} |")
+        rows = _per_graph(weights, persistence, draws)
+        for name, observed, overlap_null, retention in rows:
+            cells = " | ".join(f"{t * 1e3:.1f} ms" for t in (observed, overlap_null, retention))
+            print(f"| {arch} | {name} | {cells} |")
+        baseline = sum(r[1] for r in rows)
+        null = draws * sum(r[2] + r[3] for r in rows)
+        totals.append((arch, len(rows), baseline, null))
+    print("\n| network | graphs | observed topology of a round (baseline) | its nulls | nulls / baseline |")
+    print("|---|---|---|---|---|")
+    for arch, n, baseline, null in totals:
+        print(f"| {arch} | {n} | {baseline:.2f} s | {null:.1f} s | {null / baseline:.0f}x |")
 
 
 def main() -> None:
