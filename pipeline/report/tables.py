@@ -96,21 +96,39 @@ def overlap_table(collection: Collection) -> pd.DataFrame:
     return table.assign(bound=bounds, subset_chance_log10_binomial=binomial, subset_chance_log10_hypergeometric=hyper)
 
 
+NP_NULL = [
+    "np_null_mean",
+    "np_null_low",
+    "np_null_high",
+    "np_percentile",
+    "normalized_np_null_mean",
+    "normalized_np_null_low",
+    "normalized_np_null_high",
+]
+
+
 @register_table("np_rounds")
 def np_round_table(collection: Collection) -> pd.DataFrame:
-    """Neural persistence (raw and normalised) per layer and round, mean ± sd over trials."""
+    """Neural persistence (raw and normalised) per layer and round, mean ± sd over trials, and
+    its permutation null (means over trials of each trial's null: mean, 95 % interval, the
+    observed NP's percentile; docs/science.md §4)."""
     grouped = _grouped(collection.layers, ["arch", "dataset", "method", "round", "position", "layer"])
-    return _mean_sd(grouped, ["np", "normalized_np", "eta_tau"]).drop(columns=["eta_tau_sd"])
+    values = ["np", "normalized_np", "eta_tau", *NP_NULL]
+    return _mean_sd(grouped, values).drop(columns=[f"{v}_sd" for v in values if v not in ("np", "normalized_np")])
 
 
 @register_table("np_epochs")
 def np_epoch_table(collection: Collection) -> pd.DataFrame:
-    """Neural persistence per epoch of every round (layers and their total), mean ± sd."""
+    """Neural persistence and the top-α / tree overlap per epoch of every round (layers, and the
+    total NP), mean ± sd over trials, with the overlap's permutation null where it was drawn
+    (``nulls.epochs``; means over trials). Epoch 0 is the network before training."""
     epochs = collection.epochs
     if epochs.empty:
         return epochs
     grouped = _grouped(epochs, ["arch", "dataset", "method", "round", "epoch", "position", "layer"])
-    return _mean_sd(grouped, ["np", "normalized_np"])
+    nulls = ["overlap_null_mean", "overlap_null_low", "overlap_null_high"]
+    table = _mean_sd(grouped, ["np", "normalized_np", "overlap", *nulls])
+    return table.drop(columns=[f"{v}_sd" for v in nulls])
 
 
 def compare(rounds: pd.DataFrame, value: str, reference: str | None = REFERENCE) -> pd.DataFrame:
