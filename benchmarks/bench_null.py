@@ -7,7 +7,7 @@
 of freedom) weights, the null of the top-α/tree overlap is drawn with ``--seeds`` different seeds
 at each number of draws; the table gives the spread (sd over seeds) of the null's mean and of its
 2.5 % and 97.5 % quantiles. ``cost``: one null of the configured draws per graph of the FCN, the
-CNN and ResNet-20 at their seeded initialisation (a round draws both: the overlap/NP null of the
+CNN, ResNet-20 and VGG-11 (CIFAR-10) at their seeded initialisation (a round draws both: the overlap/NP null of the
 trained weights, and the tree-retention null of the previous ones, here pruning half), against
 the baseline of
 each graph's observed topology (``layer_persistence`` and ``summarize``: what a round measures
@@ -95,7 +95,7 @@ def cost(draws: int) -> None:
     print("| network | graph | observed (baseline) | overlap/NP null per draw | retention null per draw |")
     print("|---|---|---|---|---|")
     totals = []
-    for arch, dataset in (("fcn", "mnist-5k"), ("conv", "mnist-5k"), ("resnet20", "cifar10")):
+    for arch, dataset in (("fcn", "mnist-5k"), ("conv", "mnist-5k"), ("resnet20", "cifar10"), ("vgg11", "cifar10")):
         weights, graphs = _graphs(arch, dataset)
         persistence = network_persistence(graphs, PAPER)
         rows = _per_graph(weights, persistence, draws)

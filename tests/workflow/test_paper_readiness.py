@@ -19,6 +19,7 @@ def test_resnet20_and_vgg11_on_a_cifar10_fixture(tmp_path):
             "grid": {"pairs": ["resnet20/cifar10", "vgg11/cifar10"], "trials": 1, "rounds": 2},
             "data": {"root": "data", "verify_checksums": False},
             "training": {"epochs": 1, "batch_size": 50, "lr": 0.05, "threads": 2},
+            "nulls": {"draws": 3},  # the null's path on convs; 100 draws cost minutes per VGG round on a CPU
             "results": "results",
         },
     )
@@ -28,6 +29,8 @@ def test_resnet20_and_vgg11_on_a_cifar10_fixture(tmp_path):
         assert len(files) == 5
         last = read_round(next(f for f in files if f.parts[-2] == "timp" and f.name == "round2.h5"))
         assert last.attrs["density"] == pytest.approx(0.64, abs=0.01)
+        assert last.attrs.tree_kept_null_mean is not None and last.diagrams  # the nulls ran on the convs too
+        assert all(d.attrs.null_draws == 3 for d in last.diagrams.values())
         conv = [d for d in last.diagrams.values() if d.attrs["kind"] == "conv"]
         assert conv and all(d.attrs["tree_params"] > 0 for d in conv)
         assert Path(paths.figure_file(tmp_path / "results", arch, "cifar10", "accuracy")).exists()
