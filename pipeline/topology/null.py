@@ -85,10 +85,14 @@ def stream(seed: int, graph: str, quantity: int) -> np.random.Generator:
 def permuted(layer: Layer, rng: np.random.Generator) -> Layer:
     """The layer with its present values permuted over its present positions (a conv layer's
     kernel parameters: every Toeplitz copy follows its parameter)."""
-    flat = np.array(layer.weight, copy=True).ravel()
-    present = np.arange(flat.size) if layer.mask is None else np.flatnonzero(layer.mask.ravel())
-    flat[present] = flat[present[rng.permutation(present.size)]]
-    return dataclasses.replace(layer, weight=flat.reshape(layer.weight.shape))
+    weight = np.asarray(layer.weight)
+    if layer.mask is None:  # one shuffle of a copy: the same draw as permuting indices, half the time
+        flat = rng.permutation(weight.ravel())
+    else:
+        flat = weight.ravel().copy()
+        present = np.flatnonzero(layer.mask.ravel())
+        flat[present] = rng.permutation(flat[present])
+    return dataclasses.replace(layer, weight=flat.reshape(weight.shape))
 
 
 @dataclass(frozen=True, eq=False)
