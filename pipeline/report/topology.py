@@ -110,7 +110,7 @@ def eta_comparison(arch: str, dataset: str, dense_weights: list[dict[str, np.nda
                 "params": exact.params,
                 "tree_params": float(np.mean(tree_params)) if tree_params else None,
                 "exact_eta_tau_params": exact.params / float(np.mean(tree_params)) if tree_params else None,
-                "published": published_eta(arch, info.family, f"layer {position}") if p else None,
+                "published": published_eta(arch, dataset, info.family, f"layer {position}") if p else None,
             }
         )
     paper_agg = {r.layer: r for r in aggregate(list(paper.values()))}
@@ -129,7 +129,7 @@ def eta_comparison(arch: str, dataset: str, dense_weights: list[dict[str, np.nda
                 "params": params,
                 "tree_params": tree_params,
                 "exact_eta_tau_params": params / tree_params if params else None,
-                "published": published_eta(arch, info.family, name),
+                "published": published_eta(arch, dataset, info.family, name),
             }
         )
     integers = ["paper_m", "paper_n", "exact_m", "exact_n", "params"]
