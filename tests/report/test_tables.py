@@ -48,6 +48,13 @@ def _layers() -> pd.DataFrame:
         overlap_null_low=[0.68, 0.70],
         overlap_null_high=[0.72, 0.74],
         overlap_percentile=[0.0, 0.0],
+        np_null_mean=[0.5, 1.5],
+        np_null_low=[0.4, 1.4],
+        np_null_high=[0.6, 1.6],
+        np_percentile=[100.0, 100.0],
+        normalized_np_null_mean=lambda d: d["np_null_mean"] / 10,
+        normalized_np_null_low=lambda d: d["np_null_low"] / 10,
+        normalized_np_null_high=lambda d: d["np_null_high"] / 10,
     )
 
 
@@ -95,6 +102,7 @@ def test_tree_kept_table_sets_each_trial_against_its_own_null():
 def test_np_rounds_table_is_mean_and_sd_over_trials():
     table = tables()["np_rounds"].make(Collection(_rounds(), _layers(), pd.DataFrame()))
     assert table.iloc[0]["np"] == pytest.approx(2.0) and table.iloc[0]["np_sd"] == pytest.approx(np.sqrt(2))
+    assert table.iloc[0]["np_null_mean"] == pytest.approx(1.0) and table.iloc[0]["np_percentile"] == 100.0
 
 
 def test_every_registered_figure_and_table_has_its_caption():
