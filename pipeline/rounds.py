@@ -285,8 +285,27 @@ def epoch_metrics(trained: TrainResult) -> dict[str, np.ndarray]:
     return metrics
 
 
-def record(r: Round, trained: TrainResult, t0: float) -> RoundData:
-    """Measure the trained network's diagrams and assemble the round file's contents."""
+@dataclass(frozen=True)
+class Measured:
+    """The trained network's diagrams and their summaries, nulls included."""
+
+    persistence: list[LayerPersistence]
+    summaries: list[LayerSummary]
+
+
+def measure(r: Round) -> Measured:
+    """The trained network's topology and its permutation nulls: seconds to minutes (a VGG-11's
+    nulls), so they run before the job holds its timeout signal (``run_round``'s ``finishing``);
+    a job stopped here resumes from the last epoch's checkpoint and measures again."""
+    state = r.model.state_dict()
+    values = _numpy_state({w.name: state[w.name] for w in r.weights})  # what the round file stores
+    persistence = network_persistence(network_graphs(r.weights, values, r.masks), r.spec.topology)
+    nulls = network_nulls(persistence, r.spec.topology, r.spec.nulls)
+    return Measured(persistence, [summarize(p, null) for p, null in zip(persistence, nulls, strict=True)])
+
+
+def record(r: Round, trained: TrainResult, measured: Measured, t0: float) -> RoundData:
+    """Assemble the round file's contents from the trained network and its measured topology."""
     if r.key.round == 0:
         rewind_state = trained.snapshot if trained.snapshot is not None else r.start_state
     else:
@@ -295,9 +314,7 @@ def record(r: Round, trained: TrainResult, t0: float) -> RoundData:
     names = {w.name for w in r.weights}
     values = {w.name: final[w.name] for w in r.weights}
     convention = r.spec.topology
-    persistence = network_persistence(network_graphs(r.weights, values, r.masks), convention)
-    nulls = network_nulls(persistence, convention, r.spec.nulls)
-    summaries = [summarize(p, null) for p, null in zip(persistence, nulls, strict=True)]
+    persistence, summaries = measured.persistence, measured.summaries
     diagrams = diagram_records(persistence, summaries)
     final_eta = {row.layer: row for row in aggregate([s.eta_count() for s in summaries])}["final"]
     total = sum(int(np.prod(w.shape)) for w in r.weights)
@@ -381,8 +398,9 @@ def run_round(
             Path(reference) if reference is not None else None,
         )
     trained = train_round(r, checkpoint, progress)
+    measured = measure(r)
     with finishing or nullcontext():
-        data = record(r, trained, t0)
+        data = record(r, trained, measured, t0)
         write_round(out, data)
     shutil.rmtree(checkpoint, ignore_errors=True)
     a = data.attrs
