@@ -155,7 +155,8 @@ def parse(cls: type, data: Any, prefix: str = "") -> Any:
     known = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
         if key not in known:
-            where = f"{prefix}.{key}" if prefix else key
+            name = "null (YAML reads a bare null, ~ or empty key as no name)" if key is None else key
+            where = f"{prefix}.{name}" if prefix else name
             raise ConfigError(f"config key '{where}': unknown key; allowed keys are {sorted(known)}")
     values = {}
     for name, f in known.items():

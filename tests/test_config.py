@@ -52,6 +52,8 @@ from pipeline.runs import run_spec
         ({"training": {"epochs": "ten"}}, "'training.epochs' = 'ten': expected an integer"),
         ({"training": {"milestones": [5, 20]}}, "milestones must lie between 1 and epochs - 1"),
         ({"trainng": {}}, "'trainng': unknown key; allowed keys are"),
+        ({None: {"draws": 5}}, "'null (YAML reads a bare null, ~ or empty key as no name)': unknown key"),
+        ({"nulls": {"draws": -1}}, "'nulls.draws' = -1: must be >= 0"),
         ({"recipes": {"fcn": {"lrr": 1}}}, "'recipes.fcn.lrr': unknown key"),
         ({"recipes": {"resnet50": {}}}, "'recipes.resnet50': unknown key; allowed keys are"),
         (
