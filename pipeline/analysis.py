@@ -107,8 +107,7 @@ def analyze(
     summaries = []
     for graph in progress(graphs) if progress else graphs:
         result = layer_persistence(graph, convention, global_max)
-        drawn = layer_null(result, convention, null.draws, null.seed) if null.draws else None
-        summaries.append(summarize(result, drawn))
+        summaries.append(summarize(result, layer_null(result, convention, null.draws, null.seed)))
         if on_layer is not None:
             on_layer(result)
     return Analysis(

@@ -34,7 +34,7 @@ from pipeline.store.provenance import code_revision, library_versions, process_a
 from pipeline.store.record import EPOCH_SCALARS, DiagramAttrs, LayerAttrs, RunAttrs
 from pipeline.topology import Convention, LayerPersistence, network_persistence
 from pipeline.topology.eta import aggregate
-from pipeline.topology.null import NullInterval, NullSettings, layer_null, network_nulls
+from pipeline.topology.null import NullInterval, NullSettings, layer_null
 from pipeline.topology.overlap import overlap
 from pipeline.topology.summary import LayerSummary, summarize
 from pipeline.train import ModelMasks, TrainResult, train, trained_epochs, training_device
@@ -287,8 +287,10 @@ def epoch_metrics(trained: TrainResult) -> dict[str, np.ndarray]:
 
 @dataclass(frozen=True)
 class Measured:
-    """The trained network's diagrams and their summaries, nulls included."""
+    """The trained network (its state as host arrays), its diagrams and their summaries, nulls
+    included."""
 
+    final: dict[str, np.ndarray]
     persistence: list[LayerPersistence]
     summaries: list[LayerSummary]
 
@@ -297,11 +299,12 @@ def measure(r: Round) -> Measured:
     """The trained network's topology and its permutation nulls: seconds to minutes (a VGG-11's
     nulls), so they run before the job holds its timeout signal (``run_round``'s ``finishing``);
     a job stopped here resumes from the last epoch's checkpoint and measures again."""
-    state = r.model.state_dict()
-    values = _numpy_state({w.name: state[w.name] for w in r.weights})  # what the round file stores
-    persistence = network_persistence(network_graphs(r.weights, values, r.masks), r.spec.topology)
-    nulls = network_nulls(persistence, r.spec.topology, r.spec.nulls)
-    return Measured(persistence, [summarize(p, null) for p, null in zip(persistence, nulls, strict=True)])
+    final = _numpy_state(r.model.state_dict())  # what the round file stores
+    values = {w.name: final[w.name] for w in r.weights}
+    convention, nulls = r.spec.topology, r.spec.nulls
+    persistence = network_persistence(network_graphs(r.weights, values, r.masks), convention)
+    summaries = [summarize(p, layer_null(p, convention, nulls.draws, nulls.seed)) for p in persistence]
+    return Measured(final, persistence, summaries)
 
 
 def record(r: Round, trained: TrainResult, measured: Measured, t0: float) -> RoundData:
@@ -310,7 +313,7 @@ def record(r: Round, trained: TrainResult, measured: Measured, t0: float) -> Rou
         rewind_state = trained.snapshot if trained.snapshot is not None else r.start_state
     else:
         rewind_state = r.carried_rewind if r.carried_rewind is not None else r.start_state
-    final, rewind = _numpy_state(r.model.state_dict()), _numpy_state(rewind_state)
+    final, rewind = measured.final, _numpy_state(rewind_state)
     names = {w.name for w in r.weights}
     values = {w.name: final[w.name] for w in r.weights}
     convention = r.spec.topology

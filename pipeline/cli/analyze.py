@@ -263,7 +263,8 @@ def _null_text(result: Any) -> str:
     if result.null.draws:
         return f"permutation null: {result.null.draws} draws per graph, seed {result.null.seed}"
     if result.n_weights > AUTO_NULL_MAX_WEIGHTS:
-        return f"no permutation null for {result.n_weights:,} graph weights (over 10 M): --null-draws N draws it"
+        limit = f"over {AUTO_NULL_MAX_WEIGHTS:,}"
+        return f"no permutation null for {result.n_weights:,} graph weights ({limit}): --null-draws N draws it"
     return "no permutation null (--null-draws 0)"
 
 

@@ -16,29 +16,18 @@ import numpy as np
 import pandas as pd
 
 from pipeline.prune.registry import DENSE
-from pipeline.store.record import JobAccount, RunAttrs
+from pipeline.store.record import EPOCH_TOPOLOGY, JobAccount, RunAttrs
 from pipeline.store.runfile import datasets_dict, diagram_attrs, open_checked, records_of, run_attrs
+from pipeline.topology.null import NullInterval
 
 RUN_KEYS = ["arch", "dataset", "run_hash", "trial"]
-PRUNE_TIME = (
-    "tree_kept",
-    "tree_kept_params",
-    "np_retained",
-    "tree_kept_null_mean",
-    "tree_kept_null_low",
-    "tree_kept_null_high",
-    "tree_kept_percentile",
-)
+PRUNE_TIME = ("tree_kept", "tree_kept_params", "np_retained", *NullInterval.keys("tree_kept"))
 """What a round's pruning step kept of the previous round's tree and NP, and what magnitude
 pruning of permuted weights would keep of it (NaN for round 0, and where no null was drawn)."""
-NULLS = tuple(
-    f"{q}_{stat}"
-    for q in ("overlap", "np", "normalized_np")
-    for stat in ("null_mean", "null_low", "null_high", "percentile")
-    if (q, stat) != ("normalized_np", "percentile")
-)
-"""A graph's permutation nulls (``LayerSummary``; NaN where none was drawn)."""
-EPOCH_TOPOLOGY = ("overlap", "overlap_null_mean", "overlap_null_low", "overlap_null_high")
+NULLS = (*NullInterval.keys("overlap"), *NullInterval.keys("np"), *NullInterval.keys("normalized_np")[:3])
+"""A graph's permutation nulls (``LayerSummary``; NaN where none was drawn; the normalised NP's
+percentile is the NP's)."""
+EPOCH_QUANTITIES = tuple(q for q in EPOCH_TOPOLOGY if q != "np")
 """Per-epoch quantities besides NP (``store.record.EPOCH_TOPOLOGY``; NaN where not recorded)."""
 ACCOUNT = tuple(f.name for f in dataclasses.fields(JobAccount))
 """What the round's job cost (``RunAttrs``; missing in files written before it was recorded)."""
@@ -110,7 +99,7 @@ def collect(paths: Iterable[str | Path]) -> Collection:
                 common = row | {"epoch": int(epoch), "test_acc": float(metrics["test_acc"][i])}
                 for position, (name, value) in enumerate(per_layer.items()):
                     normalized = float(value) / bounds.get(name, np.nan)
-                    series = {key: metrics.get(f"{key}/{name}") for key in EPOCH_TOPOLOGY}
+                    series = {key: metrics.get(f"{key}/{name}") for key in EPOCH_QUANTITIES}
                     more = {key: np.nan if v is None else float(v[i]) for key, v in series.items()}
                     epochs.append(
                         common

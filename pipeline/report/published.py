@@ -5,8 +5,8 @@ worked examples of docs/science.md §3), layers in network order, then the Final
 computed values reproduce the paper's Table 1 for six of its eight pairs; of the other six pairs
 only four Final aggregates are quoted (by issue 19's outside check against the paper), and the
 rest of their column stays empty: a value belongs here only when read in the paper itself,
-never from the pipeline's output. Which of
-the paper's entries disagree with the real networks, or with each other, is in docs/science.md §8.
+never from the pipeline's output. Which of the paper's entries disagree with the real networks,
+or with each other, is in docs/science.md §8.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from pipeline.prune.registry import REFERENCE, method_names
 from pipeline.report.collect import Collection, with_retention
 from pipeline.report.registry import register_table
 from pipeline.report.stats import interval, paired
+from pipeline.topology.null import NullInterval
 
 TRIAL = ["arch", "dataset", "run_hash", "trial", "round"]
 
@@ -56,7 +57,7 @@ def _exact_mean(group: pd.DataFrame) -> Fraction:
     return sum(fractions, Fraction(0)) / len(fractions)
 
 
-OVERLAP_NULL = ["overlap_null_mean", "overlap_null_low", "overlap_null_high", "overlap_percentile"]
+OVERLAP_NULL = list(NullInterval.keys("overlap"))
 
 
 @register_table("overlap")
@@ -96,15 +97,7 @@ def overlap_table(collection: Collection) -> pd.DataFrame:
     return table.assign(bound=bounds, subset_chance_log10_binomial=binomial, subset_chance_log10_hypergeometric=hyper)
 
 
-NP_NULL = [
-    "np_null_mean",
-    "np_null_low",
-    "np_null_high",
-    "np_percentile",
-    "normalized_np_null_mean",
-    "normalized_np_null_low",
-    "normalized_np_null_high",
-]
+NP_NULL = [*NullInterval.keys("np"), *NullInterval.keys("normalized_np")[:3]]
 
 
 @register_table("np_rounds")
@@ -126,7 +119,7 @@ def np_epoch_table(collection: Collection) -> pd.DataFrame:
     if epochs.empty:
         return epochs
     grouped = _grouped(epochs, ["arch", "dataset", "method", "round", "epoch", "position", "layer"])
-    nulls = ["overlap_null_mean", "overlap_null_low", "overlap_null_high"]
+    nulls = list(NullInterval.keys("overlap")[:3])
     table = _mean_sd(grouped, ["np", "normalized_np", "overlap", *nulls])
     return table.drop(columns=[f"{v}_sd" for v in nulls])
 
@@ -163,7 +156,7 @@ def comparison_table(collection: Collection) -> pd.DataFrame:
     return compare(collection.rounds, "test_acc")
 
 
-TREE_KEPT_NULL = ["tree_kept_null_mean", "tree_kept_null_low", "tree_kept_null_high", "tree_kept_percentile"]
+TREE_KEPT_NULL = list(NullInterval.keys("tree_kept"))
 
 
 def _intervals(rounds: pd.DataFrame, value: str) -> pd.DataFrame:

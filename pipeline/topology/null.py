@@ -67,14 +67,15 @@ class NullInterval:
         below = np.count_nonzero(draws < observed) + 0.5 * np.count_nonzero(draws == observed)
         return cls(float(draws.mean()), float(low), float(high), float(100.0 * below / draws.size))
 
+    @staticmethod
+    def keys(name: str) -> tuple[str, str, str, str]:
+        """The names every record and table gives a quantity's null: ``<name>_null_mean``,
+        ``_null_low``, ``_null_high`` and ``<name>_percentile``."""
+        return f"{name}_null_mean", f"{name}_null_low", f"{name}_null_high", f"{name}_percentile"
+
     def fields(self, name: str) -> dict[str, float]:
-        """``<name>_null_mean``, ``_null_low``, ``_null_high`` and ``<name>_percentile``."""
-        return {
-            f"{name}_null_mean": self.mean,
-            f"{name}_null_low": self.low,
-            f"{name}_null_high": self.high,
-            f"{name}_percentile": self.percentile,
-        }
+        """This null under ``keys(name)``."""
+        return dict(zip(self.keys(name), (self.mean, self.low, self.high, self.percentile), strict=True))
 
 
 def stream(seed: int, graph: str, quantity: int) -> np.random.Generator:
@@ -146,12 +147,3 @@ def retention_null(graphs: Sequence[LayerPersistence], size: int, kept: int, dra
         mask[top_k(values, kept, present)] = True
         counts[i] = int(mask[tree].sum())
     return counts
-
-
-def network_nulls(
-    results: Sequence[LayerPersistence], convention: Convention, settings: NullSettings
-) -> list[LayerNull | None]:
-    """Every graph's null (None for all of them with ``draws: 0``)."""
-    if settings.draws == 0:
-        return [None] * len(results)
-    return [layer_null(p, convention, settings.draws, settings.seed) for p in results]

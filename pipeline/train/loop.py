@@ -50,7 +50,7 @@ def _before_training(
     model: nn.Module,
     data: DeviceData,
     recipe: TrainingConfig,
-    measure: Callable[[nn.Module], dict[str, float]],
+    measure: Measure,
     on_gpu: bool,
 ) -> EpochRecord:
     """Epoch 0: the network as training finds it (its test accuracy and its topology)."""
