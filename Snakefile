@@ -31,6 +31,11 @@ include: "workflow/rules/rounds.smk"
 include: "workflow/rules/aggregate.smk"
 
 
+# Once every rule exists (with the profile's and the command line's set-resources): refuse a
+# run that asks for GPUs while its rounds would train in this process (launcher.backend inline).
+refuse_inline_gpus()
+
+
 rule all:
     default_target: True
     input:

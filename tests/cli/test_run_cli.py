@@ -8,6 +8,7 @@ import yaml
 
 from pipeline.cli import main
 from tests.conftest import tiny_settings
+from tests.fixtures import place_data
 
 
 def test_round_then_inspect(tmp_path, capsys):
@@ -73,6 +74,7 @@ def test_malformed_config_is_one_line_with_file_line_and_column(tmp_path, comman
 
 @pytest.mark.parametrize("pair", ["resnet20/fashion-mnist", "vgg11/fashion-mnist", "resnet18/cifar10", "lstm/cifar10"])
 def test_check_accepts_every_image_architecture_on_every_image_data_set(tmp_path, capsys, pair):
+    place_data(tmp_path / "data", [pair.split("/")[1]])
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({"grid": {"pairs": [pair]}}))
+    config.write_text(yaml.safe_dump({"grid": {"pairs": [pair]}, "data": {"root": str(tmp_path / "data")}}))
     assert main(["check", str(config)]) == 0, capsys.readouterr().err

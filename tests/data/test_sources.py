@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.data import DeviceData, MissingDataError, load_splits, sources
+from pipeline.data import DeviceData, MissingDataError, load_splits, locate, sources
 from pipeline.data.sources import read_idx, regroup_tiny_imagenet_val
 from tests.fixtures import write_cifar10, write_idx
 
@@ -50,12 +50,12 @@ def test_fashion_mnist_falls_back_to_the_debian_package(tmp_path, monkeypatch):
             plain = tmp_path / "plain"
             write_idx(plain, np.full(shape, 3))
             (debian / f"{split}-{kind}-ubyte.gz").write_bytes(gzip.compress(plain.read_bytes()))
-    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", debian)
+    monkeypatch.setattr(locate, "DEBIAN_FASHION_MNIST", debian)
     splits = load_splits("fashion-mnist", tmp_path / "empty-root")
     assert splits.train.images.shape == (7, 1, 28, 28) and int(splits.test.labels[0]) == 3
 
 
-@pytest.mark.skipif(not sources.DEBIAN_FASHION_MNIST.exists(), reason="Debian's dataset-fashion-mnist not installed")
+@pytest.mark.skipif(not locate.DEBIAN_FASHION_MNIST.exists(), reason="Debian's dataset-fashion-mnist not installed")
 def test_real_fashion_mnist_from_the_debian_package(tmp_path):
     splits = load_splits("fashion-mnist", tmp_path)
     assert splits.train.images.shape == (60000, 1, 28, 28) and splits.test.images.shape == (10000, 1, 28, 28)
@@ -101,17 +101,20 @@ def test_tiny_imagenet_fixture_regroups_validation_once(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("name", "expected"),
+    ("name", "folder", "file"),
     [
-        ("mnist", "MNIST/raw/train-images-idx3-ubyte"),
-        ("cifar100", "cifar-100-python/train"),
-        ("tiny-imagenet", "tiny-imagenet-200/wnids.txt"),
+        ("mnist", "MNIST/raw", "train-images-idx3-ubyte"),
+        ("cifar100", "cifar-100-python", "train"),
+        ("tiny-imagenet", "tiny-imagenet-200", "wnids.txt"),
     ],
 )
-def test_missing_data_set_says_which_files_to_put_where(tmp_path, name, expected):
+def test_missing_data_set_says_which_files_to_put_where(tmp_path, name, folder, file):
     with pytest.raises(MissingDataError) as info:
         load_splits(name, tmp_path)
-    assert str(tmp_path / expected) in str(info.value)
+    message = str(info.value)
+    assert message.startswith(f"data set {name!r} not found: put ") and "\n" not in message
+    assert f"{file}, " in message and f" in {tmp_path / folder} (" in message
+    assert message == locate.missing_data([f"fcn/{name}"], tmp_path, download=False)[0]  # as the workflow says
 
 
 def test_device_batches_cover_an_epoch_once_and_repeat_by_seed():

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 from pipeline.cli.configuration import schema_text
-from pipeline.config import Config
+from pipeline.config import Config, load_config
 from pipeline.fields import markdown_reference
 from pipeline.report import registry
 from pipeline.store import paths, read_round
+from tests.fixtures import place_data
 from tests.workflow.conftest import ROOT, SNAKEMAKE, TINY, snakemake, snakemake_env, write_config
 
 
@@ -54,8 +55,15 @@ def test_dag_of_a_small_grid(workdir):
     assert counts == expected | {"total": 33}
 
 
+def place_data_of(workdir: Path, config_file: Path) -> None:
+    """Stand-ins for the data sets a configuration's grid needs, where it looks for them."""
+    config = load_config(config_file)
+    place_data(workdir / config.data.root, {pair.split("/")[1] for pair in config.grid.pairs})
+
+
 def test_paper_grid_dry_run_lists_every_round(tmp_path):
     write_config(tmp_path, {})
+    place_data_of(tmp_path, ROOT / "config/paper.yaml")
     start = time.perf_counter()
     result = snakemake(tmp_path, "-n", "--quiet", "rules", "--configfile", str(ROOT / "config/paper.yaml"), check=True)
     seconds = time.perf_counter() - start
@@ -75,9 +83,55 @@ def test_paper_grid_dry_run_lists_every_round(tmp_path):
 def test_open_question_configs_dry_run(tmp_path, name, dense, prune):
     write_config(tmp_path, {})
     config = str(ROOT / f"config/{name}.yaml")
+    place_data_of(tmp_path, Path(config))
     result = snakemake(tmp_path, "-n", "--quiet", "rules", "--configfile", config, check=True)
     counts = job_counts(result.stdout)
     assert counts["dense_round"] == dense and counts["prune_round"] == prune
+
+
+def test_a_missing_data_set_stops_even_a_dry_run_naming_where_to_put_it(workdir):
+    grid = {"pairs": ["fcn/mnist", "conv/mnist", "fcn/mnist-5k", "resnet20/cifar10"], "rounds": 1}
+    write_config(workdir, {"grid": grid, "data": {"root": "/nonexistent"}}, "d.yaml")
+    result = snakemake(workdir, "-n", "--configfile", "config/config.yaml", "d.yaml")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Building DAG" not in output
+    lines = [line for line in output.splitlines() if line.startswith("data set ")]
+    assert len(lines) == 2, output  # one per missing data set; mnist-5k is shipped
+    assert "'mnist' not found: put train-images-idx3-ubyte, " in lines[0] and " in /nonexistent/MNIST/raw (" in lines[0]
+    assert "'cifar10' not found" in lines[1] and "/nonexistent/cifar-10-batches-py" in lines[1]
+    place_data(workdir / "data", ["mnist", "cifar10"])  # the files exist: the plan is made (nothing read)
+    write_config(workdir, {"grid": grid, "data": {"root": "data"}}, "d.yaml")
+    snakemake(workdir, "-n", "--configfile", "config/config.yaml", "d.yaml", check=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "asked"),
+    [
+        (["--profile", str(ROOT / "slurm"), "--configfile", "config/config.yaml"], "--resources gpus=8"),
+        (["--set-resources", "prune_round:gpus=1"], "prune_round: gpus=1"),
+        (["--configfile", "config/config.yaml", "gpus.yaml"], "dense_round: gpus=1; prune_round: gpus=1"),
+    ],
+    ids=["profile-without-launcher-yaml", "set-resources", "launcher-gpus"],
+)
+def test_a_gpu_run_that_would_train_inline_is_refused_before_any_job(workdir, args, asked):
+    write_config(workdir, {"launcher": {"gpus": 1}}, "gpus.yaml")
+    result = snakemake(workdir, "-n", *args)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Building DAG" not in output, output
+    refusal = f"launcher.backend is 'inline' but this run asks for GPUs ({asked}): every round would train"
+    assert refusal in output and "--configfile my.yaml slurm/launcher.yaml" in output, output
+
+
+def test_the_profile_takes_round_resources_from_the_launcher_file(workdir):
+    launcher = (ROOT / "slurm/launcher.yaml").read_text().replace("time_min: 120", "time_min: 45")
+    (workdir / "launcher.yaml").write_text(launcher)
+    profile = ["--profile", str(ROOT / "slurm"), "--configfile", "config/config.yaml", "launcher.yaml"]
+    result = snakemake(workdir, "-n", *profile, check=True)
+    resources = {line.strip() for line in result.stdout.splitlines() if "gpus=" in line}
+    assert resources and all("gpus=1, cpus=2, runtime=45," in line for line in resources), resources
+    assert "--time-min 45 " in result.stdout
+    override = snakemake(workdir, "-n", *profile, "--set-resources", "prune_round:runtime=30", check=True)
+    assert "--time-min 30 " in override.stdout and "--time-min 45 " in override.stdout  # set-resources wins
 
 
 def test_a_control_waits_for_the_round_of_the_method_it_follows(workdir):

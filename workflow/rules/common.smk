@@ -1,12 +1,13 @@
-# Configuration (validated before any job starts), the grid, and the paths of every target.
+# Configuration and data (checked before any job starts), the grid, and the paths of every target.
 from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from pipeline.cli.configuration import schema_text
+from pipeline.cli.configuration import inline_gpu_refusal, schema_text
 from pipeline.config import load_config
+from pipeline.data.locate import missing_data
 from pipeline.fields import ConfigError, to_dict
 from pipeline.runs import run_spec
 from pipeline.prune import get_method, method_names
@@ -35,6 +36,12 @@ validate(
     config,
     str(Path(_write_if_changed(paths.run_schema_file(), schema_text())).resolve()),
 )
+
+# Every pair's data set is looked for (not read) before any job, dry runs included: a missing
+# one would otherwise surface only when its first round starts, on a compute node.
+MISSING_DATA = missing_data(CFG.grid.pairs, CFG.data.root, CFG.data.download)
+if MISSING_DATA:
+    raise WorkflowError(*MISSING_DATA)
 
 RESULTS = CFG.results
 PAIRS = [tuple(pair.split("/")) for pair in CFG.grid.pairs]
@@ -142,3 +149,29 @@ def final_outputs():
     for arch, dataset in PAIRS:
         targets += figure_files(arch, dataset)
     return targets
+
+
+def _gpus(resources):
+    """The `gpus` of Snakemake resources (a rule's after set-resources, or --resources) when
+    known before any job; an expression evaluated per job counts as none."""
+    resource = resources.get("gpus")
+    value = None if resource.is_evaluable() else resource.value
+    return value if isinstance(value, int) else 0
+
+
+def refuse_inline_gpus():
+    """Stop a run that asks for GPUs while its rounds would train in Snakemake's own process:
+    a rule's `gpus` (launcher.gpus, or set-resources) or a --resources gpus limit (the SLURM
+    profile's) under launcher.backend inline, e.g. `--profile slurm --configfile my.yaml`
+    without slurm/launcher.yaml. Called once every rule exists."""
+    requests = [
+        f"{rule.name}: gpus={_gpus(rule.resources)}"
+        for rule in workflow.rules
+        if _gpus(rule.resources)
+    ]
+    limit = _gpus(workflow.global_resources)
+    if limit:
+        requests.append(f"--resources gpus={limit}")
+    refusal = inline_gpu_refusal(CFG.launcher.backend, requests)
+    if refusal:
+        raise WorkflowError(refusal)
