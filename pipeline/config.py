@@ -128,7 +128,22 @@ class LauncherConfig:
     gpu_request: Literal["gres", "gpus"] = opt("gres", "ask for GPUs as --gres=gpu:N or --gpus-per-node=N")
     cpus: int = opt(2, "CPUs per training job", minimum=1)
     mem_mb: int = opt(4096, "memory per training job in MiB (Snakemake's unit)", minimum=1)
-    time_min: int = opt(60, "time limit per training job in minutes", minimum=1)
+    time_min: int = opt(
+        60,
+        "the most time a job asks for, in minutes (less when earlier rounds of its run say it needs less)",
+        minimum=1,
+    )
+    pack: Literal["round", "chain", "trial"] = opt(
+        "round",
+        "rounds per job (local, slurm): round: one job each; chain: one per (pair, trial, method) chain of rounds, "
+        "controls in their method's chain; trial: one per (pair, trial), its dense round and every chain",
+    )
+    concurrent: int = opt(
+        1,
+        "rounds a job runs at once: independent chains side by side, over its GPUs (memory grows with it)",
+        minimum=1,
+    )
+    rounds_per_job: int = opt(0, "cut a pack into jobs of at most this many rounds (0: no cut)", minimum=0)
     max_requeues: int = opt(3, "preemptions/timeouts a job may be requeued after", minimum=0)
     poll_s: float = opt(5.0, "seconds between checks for a job's result file", exclusive_minimum=0)
     scheduler_poll_s: float = opt(
@@ -178,6 +193,14 @@ def _check_grid(grid: GridConfig) -> None:
         values = list(getattr(grid, key))
         if len(set(values)) != len(values):
             raise ConfigError(f"config key 'grid.{key}' = {values}: entries must be unique")
+
+
+def _check_launcher(launcher: LauncherConfig) -> None:
+    if launcher.pack != "round" and launcher.backend == "inline":
+        raise ConfigError(
+            f"config key 'launcher.pack' = {launcher.pack!r} needs launcher.backend 'local' or 'slurm' (the inline "
+            "backend trains each round in its own Snakemake job): set the backend or pack: round"
+        )
 
 
 def _check_pruning(config: Config) -> None:
@@ -257,6 +280,7 @@ def _check_torchvision(config: Config) -> None:
 
 def _check_config(config: Config) -> Config:
     _check_grid(config.grid)
+    _check_launcher(config.launcher)
     _check_torchvision(config)
     _check_methods(config.grid)
     for key, overrides in config.recipes.items():

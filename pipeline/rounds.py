@@ -11,6 +11,7 @@ resumes from its last epoch checkpoint.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import shutil
 import time
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.config import Config
+from pipeline.config import Config, DataConfig
 from pipeline.data import DeviceData, get_dataset_info, load_splits
 from pipeline.models import build_model, example_input, network_graphs, prunable_weights
 from pipeline.models.probe import PrunableWeight, weight_value
@@ -81,6 +82,23 @@ def _check_previous(prev: RoundData, key: RoundKey, path: Path) -> None:
             raise ValueError(f"{path}: {name} is {prev.attrs[name]!r}, this round needs {value!r}")
 
 
+@functools.lru_cache(maxsize=2)
+def _device_data(dataset: str, data: DataConfig, device: str, augment: bool) -> DeviceData:
+    """A data set read and moved to the device once per process: a job that runs several rounds
+    (``launcher.pack``) reuses it (training only reads it)."""
+    splits = load_splits(
+        dataset,
+        data.root,
+        data.download,
+        test_fraction=data.test_fraction,
+        verify_checksums=data.verify_checksums,
+        train_subset=data.train_subset,
+        test_subset=data.test_subset,
+        subset_seed=data.subset_seed,
+    )
+    return DeviceData(splits, device, augment=augment)
+
+
 def prepare(config: Config, key: RoundKey) -> Round:
     """Data, the seeded model and its prunable weights; round 0 starts dense from its init."""
     spec = run_spec(config, key.arch, key.dataset, key.trial)
@@ -88,27 +106,17 @@ def prepare(config: Config, key: RoundKey) -> Round:
         raise ValueError(f"the configuration hashes this run to {spec.run_hash}, the round key says {key.run_hash}")
     if key.method is not None:
         get_method(key.method)  # an unknown name fails here, naming the allowed ones
-    splits = load_splits(
-        key.dataset,
-        spec.data.root,
-        spec.data.download,
-        test_fraction=spec.data.test_fraction,
-        verify_checksums=spec.data.verify_checksums,
-        train_subset=spec.data.train_subset,
-        test_subset=spec.data.test_subset,
-        subset_seed=spec.data.subset_seed,
-    )
+    data = _device_data(key.dataset, spec.data, str(training_device()), spec.training.augment)
     torch.manual_seed(spec.trial_seed)
     np.random.seed(spec.trial_seed)
     model = build_model(key.arch, key.dataset)
     weights = prunable_weights(model, example_input(get_dataset_info(key.dataset).input_shape))
-    device = training_device()
     return Round(
         key=key,
         spec=spec,
         model=model,
         weights=weights,
-        data=DeviceData(splits, device, augment=spec.training.augment),
+        data=data,
         masks={w.name: np.ones(w.shape, dtype=bool) for w in weights},
         start_state={k: v.detach().clone() for k, v in model.state_dict().items()},
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -80,6 +81,18 @@ def slurm_account(job_ids: Sequence[str], settle_s: float = 10.0) -> JobAccount 
         elapsed_s=float(sum(int(r["ElapsedRaw"] or 0) for r in allocations)),
         peak_rss_mb=max((_mib(r["MaxRSS"]) for r in steps), default=0.0) or None,  # None: not gathered
         gpus=_gpus(last["AllocTRES"]),
+    )
+
+
+def packed_share(account: JobAccount, rounds: int, position: int) -> JobAccount:
+    """One round's share of its job's account: the job's node, GPUs, ids and length; the queue
+    wait charged to the job's first round only; in a pack of several rounds the round's own
+    elapsed time and peak memory (already in its file) stand instead of the whole job's."""
+    shared = replace(account, job_rounds=rounds, allocation_s=account.elapsed_s)
+    if rounds == 1:
+        return shared
+    return replace(
+        shared, elapsed_s=None, peak_rss_mb=None, queue_wait_s=account.queue_wait_s if position == 0 else 0.0
     )
 
 

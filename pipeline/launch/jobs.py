@@ -33,11 +33,12 @@ class RoundJob(submitit.helpers.Checkpointable):
     checkpoint_dir: str | None = None  # not `checkpoint`: that name is submitit's requeue hook
     progress: bool | None = False
     reference: str | None = None  # a control's followed round (None: run_round's default path)
+    final: str | None = None  # the workflow's output, when `out` is a launcher's temporary name for it
 
     def __call__(self) -> str:
         from pipeline.rounds import run_round  # here: torch loads in the job, not in the launchers that pickle it
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+        _log_to_stderr()
         config = load_config(self.config_path)
         with sole_writer(self.checkpoint_dir):
             path = run_round(
@@ -51,6 +52,10 @@ class RoundJob(submitit.helpers.Checkpointable):
                 finishing=timeout_deferred(),
             )
         return str(path)
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
 
 
 @contextmanager

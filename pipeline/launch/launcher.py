@@ -1,47 +1,52 @@
 """``python -m pipeline.launch``: run one round through an explicit backend and block on it.
 
-What a Snakemake rule's ``shell:`` calls. The round writes to a temporary name next to the
-output, renamed into place only after success: a job orphaned by a killed workflow can never
-resurrect an output Snakemake already deleted. SIGINT, SIGTERM and SIGHUP cancel the
-submitted job before the launcher exits. A launcher killed outright (kill -9, a dead login
-node) leaves its SLURM job running and a record of it beside the output; the next launcher of
-the round adopts that job instead of submitting a second one. Remote tracebacks go to stderr
-(the rule's log).
+What a Snakemake rule's ``shell:`` calls. The round is written to a temporary name next to the
+output and moved into place by its launcher only: a job orphaned by a killed workflow can never
+resurrect an output Snakemake already deleted. Under ``local`` and ``slurm`` the round runs in a
+job of its pack (``launcher.pack``: the round alone, its chain or its trial, ``packs.py``): the
+job is recorded beside the output of each of its rounds (``records.py``), and a later launcher of
+any of them — a relaunch, or the next round of the pack — adopts it instead of submitting again.
+SIGINT, SIGTERM and SIGHUP cancel the job before the launcher exits; a launcher killed outright
+(kill -9, a dead login node) leaves the job running for the next launcher to adopt. A finished
+round keeps a second name until the workflow ends (``_finished``), so a workflow killed before it
+saw the round, which deletes the round as incomplete on its rerun, gets it back instead of
+training it again. Remote tracebacks go to stderr (the rule's log).
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import submitit
-
-from pipeline.config import Config, LauncherConfig, load_config
+from pipeline.config import Config, load_config
 from pipeline.fields import ConfigError
-from pipeline.launch.accounting import slurm_account, write_account
+from pipeline.launch.accounting import packed_share, slurm_account, write_account
 from pipeline.launch.executors import make_executor, resources_for
 from pipeline.launch.jobs import RoundJob
-from pipeline.launch.poll import INCOMPLETE, SharedWatcher
+from pipeline.launch.packs import PackJob, allocation, pack_of
+from pipeline.launch.poll import SharedWatcher
+from pipeline.launch.records import JobRecord
+from pipeline.launch.tracking import GROWS, alive, cancel, ended, outcome
 from pipeline.runs import run_spec
 from pipeline.store.key import RoundKey
 from pipeline.store.paths import (
     attempt_files,
     checkpoint_dir,
+    finished_link,
     job_record,
     launch_file,
     launcher_lock,
-    partial_file,
+    pack_lock,
+    round_ledger,
     scheduler_dir,
     submitit_folder,
 )
@@ -61,128 +66,250 @@ def _raise_cancelled(signum: int, frame: FrameType | None) -> None:
     raise Cancelled(signum)
 
 
-GROWS = {"OUT_OF_MEMORY": "mem_mb", "TIMEOUT": "time_min"}
-"""Final states a resubmission with twice the resource can mend, and the resource."""
+def launch_round(
+    config_path: Path,
+    key: RoundKey,
+    *,
+    out: Path,
+    previous: Path | None,
+    reference: Path | None = None,
+    backend: str | None = None,
+    resources: dict[str, Any] | None = None,
+    poll_s: float | None = None,
+) -> Path:
+    """Run the round through ``backend`` (default: the config's) and move its file to ``out``.
 
-
-def _wait(job: submitit.Job, interval: float) -> None:
-    """Block until the job is done: its result file appears, or the scheduler says it ended
-    (cancelled, out of memory, node failure: jobs that never write a result). The scheduler is
-    asked at most once per ``scheduler_poll_s`` for all launchers (``poll.SharedWatcher``)."""
-    while not job.done():
-        time.sleep(interval)
-
-
-def _slurm_states(job_id: str) -> set[str]:
-    """Every state ``sacct`` reports for a job and its steps (an OOM-killed step leaves the
-    allocation FAILED and only the step OUT_OF_MEMORY), and ``squeue``'s view when the
-    accounting database does not know the job yet."""
-    states = set()
-    for command in (["sacct", "-n", "-P", "-o", "State", "-j", job_id], ["squeue", "-h", "-j", job_id, "-o", "%T"]):
-        try:
-            out = subprocess.run(command, capture_output=True, text=True, timeout=60).stdout
-        except (OSError, subprocess.SubprocessError):
-            continue
-        states |= {line.split()[0].upper() for line in out.splitlines() if line.strip()}
-        if states:
-            break
-    return states
-
-
-def _final_state(job: submitit.Job, err: Exception) -> str:
-    """Why a job ended without a result: a state of ``GROWS`` if a bigger job may mend it."""
-    if "timed-out" in str(err):  # submitit gave up requeueing inside the job
-        return "TIMEOUT"
-    if not isinstance(job, submitit.SlurmJob):
-        return "ENDED"
-    states = _slurm_states(job.job_id)
-    return next((grown for grown in GROWS if grown in states), "/".join(sorted(states)) or "UNKNOWN")
-
-
-@dataclass
-class JobRecord:
-    """Which jobs tried this round and with what: written atomically beside the output, so a
-    relaunch adopts the live job and keeps what the attempts learned."""
-
-    job_ids: list[str]
-    folder: str
-    temporary: str
-    mem_mb: int
-    time_min: int
-
-    def write(self, path: Path) -> None:
-        partial = partial_file(path)
-        partial.write_text(json.dumps(asdict(self)))
-        partial.replace(path)
-
-    @classmethod
-    def read(cls, path: Path) -> JobRecord | None:
-        try:
-            return cls(**json.loads(path.read_text()))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, TypeError) as err:
-            log.warning("unreadable job record %s (%s): submitting the round anew", path, err)
-            return None
-
-    @property
-    def job(self) -> submitit.Job:
-        return submitit.SlurmJob(self.folder, self.job_ids[-1])
-
-
-def _adopt(record: JobRecord) -> bool:
-    """Whether the recorded job is worth waiting on: it finished with a result that is a
-    success, or the scheduler still runs it (or closes it)."""
-    job = record.job
-    if job.paths.result_pickle.exists():
-        try:
-            job.result()
-        except Exception:  # its result is a failure: a rerun should try again, not repeat it
-            log.info("the previous launcher's job %s failed: submitting the round anew", job.job_id)
-            return False
-        if Path(record.temporary).exists():
-            log.info("taking the result of job %s, which finished after its launcher was gone", job.job_id)
-            return True
-        return False
-    states = _slurm_states(job.job_id)
-    if states & {*INCOMPLETE, "COMPLETED"}:  # COMPLETED: the result file may still be on its way
-        log.info(
-            "adopting job %s (%s) of a previous launcher instead of submitting the round again",
-            job.job_id,
-            "/".join(sorted(states)),
+    ``reference`` is the followed method's round (``RoundKey.reference``; default: its path
+    under the config's results).
+    ``resources`` override the config's launcher settings (``RESOURCE_KEYS``; None: unset).
+    Under ``local`` and ``slurm`` the round runs in a job of its pack (``launcher.pack``): a
+    recorded job that may still write the round is adopted, not duplicated; a job that ends
+    OUT_OF_MEMORY or TIMEOUT is resubmitted with twice that resource, ``launcher.retries`` times
+    at most (counting the attempts a killed launcher made), from the round it reached.
+    """
+    config = load_config(config_path)
+    spec = run_spec(config, key.arch, key.dataset, key.trial)
+    if spec.run_hash != key.run_hash:
+        raise ConfigError(
+            f"the configuration hashes this run to {spec.run_hash}, but its output path says {key.run_hash}: "
+            "the path is stale; let the workflow recompute its targets"
         )
-        return True
-    log.info(
-        "the previous launcher's job %s ended %s without a result: submitting anew",
-        job.job_id,
-        "/".join(sorted(states)) or "unknown to SLURM",
-    )
-    return False
-
-
-def _finish(job: submitit.Job, interval: float) -> str | None:
-    """Wait for the job; None when it succeeded, else the final state a bigger job may mend."""
-    _wait(job, interval)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handlers = {s: signal.signal(s, _raise_cancelled) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        job.result()
-    except submitit.core.utils.UncompletedJobError as err:  # FailedJobError too: it is a subclass
-        state = _final_state(job, err)
-        if state in GROWS:
-            return state
-        verb = "failed" if isinstance(err, submitit.core.utils.FailedJobError) else f"did not complete ({state})"
-        raise RuntimeError(f"job {job.job_id} {verb}:\n{err}") from None
-    return None
+        with _sole_launcher(out) as done:
+            if done:
+                log.info("%s was completed by the previous launcher of this round", out)
+                return out
+            reference = reference or key.reference_file(config.results)
+            if _restored(out, previous, reference):
+                return out
+            launch = _Launch(config, Path(config_path), key, out, previous, reference, backend, resources, poll_s)
+            return launch.run()
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
 
 
-def _grown(requested: LauncherConfig, state: str) -> LauncherConfig:
-    resource = GROWS[state]
-    return replace(requested, **{resource: 2 * getattr(requested, resource)})
+class _Launch:
+    """One launcher's round: submit (or adopt) the job of its pack, wait for the round's file."""
+
+    def __init__(
+        self,
+        config: Config,
+        config_path: Path,
+        key: RoundKey,
+        out: Path,
+        previous: Path | None,
+        reference: Path | None,
+        backend: str | None,
+        resources: dict[str, Any] | None,
+        poll_s: float | None,
+    ) -> None:
+        self.config, self.config_path, self.key, self.out = config, config_path, key, out
+        self.inputs = {key: (previous, reference)}  # the workflow's paths for the other rounds
+        self.backend = backend or config.launcher.backend
+        self.requested = resources_for(config.launcher, **(resources or {}))
+        self.interval = poll_s if poll_s is not None else config.launcher.poll_s
+        slurm = self.backend == "slurm"
+        log_dir = config.launcher.log_dir
+        self.watcher = SharedWatcher(scheduler_dir(log_dir), config.launcher.scheduler_poll_s) if slurm else None
+
+    def run(self) -> Path:
+        if self.backend == "inline":
+            temporary = launch_file(self.out)
+            try:
+                self._round_job(self.key, self.out, temporary)()
+                return _finished(temporary, self.out)
+            finally:
+                temporary.unlink(missing_ok=True)
+        record: JobRecord | None = None
+        try:
+            while True:
+                record = self._take_or_submit()
+                if self._wait(record):
+                    self._account(record)
+                    return _finished(Path(record.temporary), self.out)
+                if _resubmitted(self.out, record):
+                    continue  # another launcher of the pack submitted the rest of it, this round included
+                self._mend(record, outcome(record, self.key.name))
+        except Cancelled as cancelled:
+            if record is not None:
+                log.warning("%s: cancelling job %s", cancelled, record.job_id)
+                cancel(record)
+                job_record(self.out).unlink(missing_ok=True)
+            raise
+        except RuntimeError:
+            if record is not None and alive(record):
+                cancel(record)  # a state that is no final one must not leave a job behind
+            job_record(self.out).unlink(missing_ok=True)  # a failed job: the next run submits anew
+            raise
+
+    def _take_or_submit(self) -> JobRecord:
+        """The job that writes this round: the recorded one if it wrote the round or may still,
+        else a new job for the rest of the pack (decided under the pack's lock, so two launchers
+        whose job ended do not both submit)."""
+        segment = pack_of(self.config, self.key)
+        with _pack_lock(self.config.launcher.log_dir, segment[0]):
+            record = JobRecord.read(job_record(self.out))
+            if record is not None and record.backend == self.backend:
+                if Path(record.temporary).exists():
+                    log.info("job %s has written this round already", record.job_id)
+                    return record
+                if alive(record):
+                    log.info("adopting job %s, which writes this round", record.job_id)
+                    return record
+                mem, time_min = max(self.requested.mem_mb, record.mem_mb), max(self.requested.time_min, record.time_min)
+                self.requested = replace(self.requested, mem_mb=mem, time_min=time_min)
+            return self._submit(segment[segment.index(self.key) :])
+
+    def _submit(self, candidates: list[RoundKey]) -> JobRecord:
+        """Submit this round and every later round of its segment that is neither written nor
+        another live job's and whose inputs are written or come first in this job."""
+        results, keys = self.config.results, [self.key]
+        live: dict[str, bool] = {}
+        for k in candidates[1:]:
+            out, record = k.file(results), JobRecord.read(job_record(k.file(results)))
+            if out.exists() or (record is not None and Path(record.temporary).exists()):
+                continue  # written (its launcher takes it)
+            if record is not None and live.setdefault(record.job_id, alive(record)):
+                continue
+            needs = [n for n in (k.previous, k.reference) if n is not None]
+            if all(n in keys or n.file(results).exists() for n in needs):
+                keys.append(k)
+        outs = {k: self.out if k == self.key else k.file(results) for k in keys}
+        rounds = [self._round_job(k, outs[k], launch_file(outs[k])) for k in keys]
+        folder = submitit_folder(self.config.launcher.log_dir)
+        resources = allocation(self.config, self.requested, keys)
+        concurrent = min(self.config.launcher.concurrent, len(rounds))
+        ledger = str(round_ledger(self.config.launcher.log_dir).resolve())
+        job = PackJob(rounds, concurrent, resources.gpus, ledger)
+        name = self.key.name if len(keys) == 1 else f"{self.key.name}+{len(keys) - 1}"
+        submitted = make_executor(self.backend, folder, resources, name).submit(job)
+        log.info("submitted %s job %s for %d round(s) (logs: %s)", self.backend, submitted.job_id, len(keys), folder)
+        records = []
+        for position, (k, r) in enumerate(zip(keys, rounds, strict=True)):
+            before = JobRecord.read(job_record(outs[k]))
+            ids = [*(before.job_ids if before else []), submitted.job_id]
+            folder_text, mem, time_min = str(folder.resolve()), resources.mem_mb, resources.time_min
+            records.append(JobRecord(ids, folder_text, str(r.out), mem, time_min, self.backend, len(keys), position))
+            records[-1].write(job_record(outs[k]))
+        return records[0]
+
+    def _round_job(self, key: RoundKey, out: Path, temporary: Path) -> RoundJob:
+        """Absolute paths: a cluster job need not start here."""
+        previous, reference = self.inputs.get(key, (None, None))
+        previous = previous or (key.previous.file(self.config.results) if key.previous else None)
+        reference = reference or key.reference_file(self.config.results)
+        return RoundJob(
+            config_path=str(self.config_path.resolve()),
+            key=key,
+            out=str(temporary.resolve()),
+            previous=str(Path(previous).resolve()) if previous else None,
+            reference=str(Path(reference).resolve()) if reference else None,
+            checkpoint_dir=str(checkpoint_dir(out).resolve()),
+            final=str(out.resolve()),
+        )
+
+    def _wait(self, record: JobRecord) -> bool:
+        """Wait until the round's file is written (True) or its job ended without it (False)."""
+        temporary = Path(record.temporary)
+        try:
+            while not temporary.exists():
+                if ended(record, self.watcher):
+                    return temporary.exists()
+                time.sleep(self.interval)
+            return True
+        finally:
+            if self.watcher is not None:
+                self.watcher.forget(record.job_id)
+
+    def _mend(self, record: JobRecord, state: str) -> None:
+        """A job that ran out of memory or time: the next submission asks for twice as much."""
+        tries = len(record.job_ids)
+        resource = GROWS[state]
+        if tries > self.config.launcher.retries:
+            raise RuntimeError(
+                f"job {record.job_id} ended {state} after {tries} attempts (launcher.retries = "
+                f"{self.config.launcher.retries}); its {resource} was {getattr(record, resource)}"
+            )
+        self.requested = replace(self.requested, **{resource: 2 * getattr(record, resource)})
+        log.warning(
+            "job %s ended %s: resubmitting with %s = %s", record.job_id, state, resource, 2 * getattr(record, resource)
+        )
+
+    def _account(self, record: JobRecord) -> None:
+        """The scheduler's account into the round's file; never what fails a finished round."""
+        if record.backend != "slurm":
+            return
+        try:
+            account = slurm_account(record.job_ids)
+            if account is not None:
+                write_account(Path(record.temporary), packed_share(account, record.rounds, record.position))
+        except Exception as err:  # sacct's formats vary by site: log, keep the round
+            log.warning("could not record the scheduler's account of jobs %s: %s", ",".join(record.job_ids), err)
 
 
-def _clean(out: Path) -> None:
-    """The round is complete: remove its job record and what dead attempts left behind."""
+def _resubmitted(out: Path, record: JobRecord) -> bool:
+    """The round's record names another attempt than ``record`` now."""
+    current = JobRecord.read(job_record(out))
+    return current is not None and current.temporary != record.temporary
+
+
+def _finished(temporary: Path, out: Path) -> Path:
+    """Move the round into place, keep a link to it until the workflow has seen it (a workflow
+    killed meanwhile would delete ``out`` as incomplete; its rerun restores the link instead of
+    training the round again) and remove what earlier attempts left."""
+    os.replace(temporary, out)
+    done = finished_link(out)
+    done.unlink(missing_ok=True)
+    os.link(out, done)
     for path in (*attempt_files(out), job_record(out)):
         path.unlink(missing_ok=True)
+    return out
+
+
+def _restored(out: Path, *inputs: Path | None) -> bool:
+    """Put back a round a killed workflow deleted as incomplete although it was finished, unless
+    an input was written after it (then the round is trained again, as Snakemake asked)."""
+    done = finished_link(out)
+    try:
+        written = done.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if any(p is not None and Path(p).exists() and Path(p).stat().st_mtime > written for p in inputs):
+        done.unlink(missing_ok=True)
+        return False
+    os.link(done, out)
+    log.info("%s was finished before the last workflow stopped: restored, not trained again", out)
+    return True
+
+
+def forget_finished(outs: list[str]) -> None:
+    """The workflow ended and has seen every round in place: drop their links (``_finished``)."""
+    for out in outs:
+        if Path(out).exists():
+            finished_link(out).unlink(missing_ok=True)
 
 
 @contextmanager
@@ -203,151 +330,11 @@ def _sole_launcher(out: Path) -> Iterator[bool]:
             lock.unlink(missing_ok=True)  # while holding it: a later launcher opens a new file
 
 
-def launch_round(
-    config_path: Path,
-    key: RoundKey,
-    *,
-    out: Path,
-    previous: Path | None,
-    reference: Path | None = None,
-    backend: str | None = None,
-    resources: dict[str, Any] | None = None,
-    poll_s: float | None = None,
-) -> Path:
-    """Run the round through ``backend`` (default: the config's) and move its file to ``out``.
-
-    ``reference`` is the followed method's round (``RoundKey.reference``; default: its path
-    under the config's results).
-    ``resources`` override the config's launcher settings (``RESOURCE_KEYS``; None: unset).
-    Under SLURM a job a killed launcher left running is adopted, not duplicated; a job that
-    ends OUT_OF_MEMORY or TIMEOUT is resubmitted with twice that resource, ``launcher.retries``
-    times at most (counting the attempts a killed launcher made).
-    """
-    config = load_config(config_path)
-    spec = run_spec(config, key.arch, key.dataset, key.trial)
-    if spec.run_hash != key.run_hash:
-        raise ConfigError(
-            f"the configuration hashes this run to {spec.run_hash}, but its output path says {key.run_hash}: "
-            "the path is stale; let the workflow recompute its targets"
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handlers = {s: signal.signal(s, _raise_cancelled) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        with _sole_launcher(out) as done:
-            if done:
-                log.info("%s was completed by the previous launcher of this round", out)
-                return out
-            reference = reference or key.reference_file(config.results)
-            return _launch(config, config_path, key, out, previous, reference, backend, resources, poll_s)
-    finally:
-        for s, handler in handlers.items():
-            signal.signal(s, handler)
-
-
-def _launch(
-    config: Config,
-    config_path: Path,
-    key: RoundKey,
-    out: Path,
-    previous: Path | None,
-    reference: Path | None,
-    backend: str | None,
-    resources: dict[str, Any] | None,
-    poll_s: float | None,
-) -> Path:
-    """The round's job from submission (or adoption) to its file in place."""
-    backend = backend or config.launcher.backend
-    requested = resources_for(config.launcher, **(resources or {}))
-
-    def job_for(temporary: Path) -> RoundJob:  # absolute paths: a cluster job need not start here
-        return RoundJob(
-            config_path=str(Path(config_path).resolve()),
-            key=key,
-            out=str(temporary.resolve()),
-            previous=str(previous.resolve()) if previous else None,
-            reference=str(reference.resolve()) if reference else None,
-            checkpoint_dir=str(checkpoint_dir(out).resolve()),
-        )
-
-    slurm = backend == "slurm"
-    record_path = job_record(out)
-    record = JobRecord.read(record_path) if slurm else None
-    submitted: submitit.Job | None = None
-    temporary = launch_file(out)
-    job_ids: list[str] = []
-    if record is not None:
-        job_ids = list(record.job_ids)
-        requested = replace(requested, mem_mb=record.mem_mb, time_min=record.time_min)
-        if _adopt(record):
-            submitted, temporary = record.job, Path(record.temporary)
-    watcher = SharedWatcher(scheduler_dir(config.launcher.log_dir), config.launcher.scheduler_poll_s) if slurm else None
-    interval = poll_s if poll_s is not None else config.launcher.poll_s
-    finished = False
-    try:
-        if backend == "inline":
-            job_for(temporary)()
-        while backend != "inline":
-            if submitted is None:
-                folder = submitit_folder(config.launcher.log_dir)
-                submitted = make_executor(backend, folder, requested, key.name).submit(job_for(temporary))
-                log.info("submitted %s job %s (logs: %s)", backend, submitted.job_id, submitted.paths.folder)
-                job_ids.append(submitted.job_id)
-                if slurm:
-                    folder_text, temp_text = str(folder.resolve()), str(temporary.resolve())
-                    JobRecord(job_ids, folder_text, temp_text, requested.mem_mb, requested.time_min).write(record_path)
-            if watcher is not None:
-                submitted.watcher = watcher
-                watcher.register_job(submitted.job_id)
-            state = _finish(submitted, interval)
-            if watcher is not None:
-                watcher.forget(submitted.job_id)
-            if state is None:
-                break
-            tries = len(job_ids) if slurm else 1
-            if tries > config.launcher.retries:
-                raise RuntimeError(
-                    f"job {submitted.job_id} ended {state} after {tries} attempts (launcher.retries = "
-                    f"{config.launcher.retries}); its {GROWS[state]} was {getattr(requested, GROWS[state])}"
-                )
-            requested = _grown(requested, state)
-            resource = GROWS[state]
-            log.warning(
-                "job %s ended %s: resubmitting with %s = %s",
-                submitted.job_id,
-                state,
-                resource,
-                getattr(requested, resource),
-            )
-            submitted = None
-        finished = True
-        if slurm:
-            _account(temporary, job_ids)
-        os.replace(temporary, out)
-        _clean(out)
-        return out
-    except Cancelled as cancelled:
-        if submitted is not None and not finished:
-            log.warning("%s: cancelling job %s", cancelled, submitted.job_id)
-            submitted.cancel(check=False)
-            record_path.unlink(missing_ok=True)
-        raise
-    except RuntimeError:
-        if submitted is not None:
-            submitted.cancel(check=False)  # a state that is no final one must not leave a job behind
-        record_path.unlink(missing_ok=True)  # a failed job: the next run submits anew
-        raise
-    finally:
-        if submitted is not None and watcher is not None:
-            watcher.forget(submitted.job_id)
-        if not finished:
-            temporary.unlink(missing_ok=True)
-
-
-def _account(temporary: Path, job_ids: list[str]) -> None:
-    """The scheduler's account into the round's file; never what fails a finished round."""
-    try:
-        account = slurm_account(job_ids)
-        if account is not None:
-            write_account(temporary, account)
-    except Exception as err:  # sacct's formats vary by site: log, keep the round
-        log.warning("could not record the scheduler's account of jobs %s: %s", ",".join(job_ids), err)
+@contextmanager
+def _pack_lock(log_dir: str, first: RoundKey) -> Iterator[None]:
+    """Held while a launcher decides which job writes a round of the pack that starts at ``first``."""
+    lock = pack_lock(log_dir, first.name)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

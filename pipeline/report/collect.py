@@ -65,7 +65,16 @@ def collect(paths: Iterable[str | Path]) -> Collection:
                 row
                 | {
                     key: attrs[key]
-                    for key in ("density", "compression", "test_acc", "train_acc", "total_np", "eta_tau", "capped")
+                    for key in (
+                        "density",
+                        "compression",
+                        "test_acc",
+                        "train_acc",
+                        "total_np",
+                        "eta_tau",
+                        "capped",
+                        "wall_seconds",
+                    )
                 }
                 | {"eta_tau_params": present / max(kept_by_tree, 1)}
                 | {key: np.nan if attrs[key] is None else attrs[key] for key in PRUNE_TIME}

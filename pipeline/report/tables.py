@@ -180,14 +180,27 @@ def tree_kept_table(collection: Collection) -> pd.DataFrame:
     return pd.concat([table, nulls, *parts], axis=1)
 
 
+def _job_share(rounds: pd.DataFrame, jobs: set[str]) -> tuple[float, float]:
+    """Rounds per job and the share of the jobs' recorded time (``allocation_s``) that no round
+    of theirs spent working (``wall_seconds``), over ``jobs`` and every round they ran."""
+    ran = rounds[rounds["job"].isin(jobs)]
+    if ran.empty or "allocation_s" not in ran:
+        return float("nan"), float("nan")
+    allocation = ran.groupby("job")["allocation_s"].max().astype(float).sum(min_count=1)
+    return len(ran) / len(jobs), 1 - ran["wall_seconds"].astype(float).sum() / allocation
+
+
 @register_table("jobs")
 def jobs_table(collection: Collection) -> pd.DataFrame:
     """What the rounds cost, per pair and method (the dense rounds once, as ``dense``): rounds,
-    scheduler attempts, requeues, wall and GPU hours, hours queued, the largest peak memory."""
+    scheduler attempts, requeues, wall and GPU hours, hours queued, the largest peak memory; and
+    for SLURM jobs, rounds per job and the share of the jobs' time that was not a round's own
+    work (start-up: interpreter, torch, CUDA, data; a pack pays it once for all its rounds)."""
     rounds = collection.rounds.drop_duplicates("file")
     rounds = rounds.assign(
         method=rounds["trained_as"],
         attempts=rounds["job_ids"].map(lambda ids: len(str(ids).split(",")) if ids else 1),
+        job=rounds["job_ids"].map(lambda ids: str(ids).split(",")[-1] if ids else None),
         wall_h=rounds["elapsed_s"].astype(float) / 3600,
         gpu_h=rounds["elapsed_s"].astype(float) * rounds["gpus"].astype(float) / 3600,
         queue_h=rounds["queue_wait_s"].astype(float) / 3600,
@@ -203,4 +216,9 @@ def jobs_table(collection: Collection) -> pd.DataFrame:
         queue_h=total("queue_h"),
         peak_rss_mb=("peak_rss_mb", "max"),
     ).reset_index()
+    shares = [_job_share(rounds, set(group["job"].dropna())) for _, group in grouped]
+    table = table.assign(
+        rounds_per_job=[rounds_per_job for rounds_per_job, _ in shares],
+        startup_share=[startup for _, startup in shares],
+    )
     return table.assign(method=table["method"].astype(str))

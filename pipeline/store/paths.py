@@ -153,6 +153,22 @@ def attempt_files(out: str | Path) -> list[Path]:
     return sorted({p for pattern in patterns for p in out.parent.glob(pattern)})
 
 
+def finished_link(out: str | Path) -> Path:
+    """A second name of a finished round, kept until the workflow has seen the round in place."""
+    out = Path(out)
+    return out.with_name(f".{out.name}.done")
+
+
+def round_ledger(log_dir: str | Path) -> Path:
+    """One line per round a job wrote (name, job id, time): what counts rounds trained twice."""
+    return Path(log_dir) / "rounds.ledger"
+
+
+def pack_lock(log_dir: str | Path, first: str) -> Path:
+    """Held while a launcher decides which job writes a round of the pack whose first round is named ``first``."""
+    return Path(log_dir) / "packs" / f"{first}.lock"
+
+
 def launcher_lock(out: str | Path) -> Path:
     """The lock of the one launcher of ``out`` at a time."""
     out = Path(out)

@@ -58,6 +58,10 @@ class JobAccount(Record):
     elapsed_s: float | None = optional("seconds of every attempt as the scheduler counts them (else the process's)")
     peak_rss_mb: float | None = optional("peak memory in MiB: SLURM's MaxRSS of the finishing job, else the process's")
     gpus: int | None = optional("GPUs allocated to the finishing job (SLURM), else 1 on a CUDA device and 0 on a CPU")
+    job_rounds: int | None = optional("rounds the finishing job ran (`launcher.pack`; 1: a job of its own)")
+    allocation_s: float | None = optional(
+        "seconds the finishing job ran, all its rounds and its start-up together (local and SLURM jobs)"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

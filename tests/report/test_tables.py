@@ -108,3 +108,22 @@ def test_np_rounds_table_is_mean_and_sd_over_trials():
 def test_every_registered_figure_and_table_has_its_caption():
     for entry in [*figures().values(), *tables().values()]:
         assert (CAPTION_DIR / entry.caption).is_file(), entry.caption
+
+
+def test_the_jobs_table_counts_rounds_per_job_and_the_share_a_packed_job_spent_starting_up():
+    """Two SLURM jobs: one ran the dense round and two IMP rounds (100 s for 60 s of rounds), one
+    ran a T-IMP round alone (50 s for 20 s); inline rounds have no job."""
+    base = {**RUN, "trial": 0, "gpus": 1, "requeues": 0, "queue_wait_s": 0.0, "peak_rss_mb": 900.0}
+    rows = [
+        base | {"round": 0, "method": "dense", "job_ids": "7", "allocation_s": 100.0, "wall_seconds": 20.0},
+        base | {"round": 1, "method": "imp", "job_ids": "7", "allocation_s": 100.0, "wall_seconds": 20.0},
+        base | {"round": 2, "method": "imp", "job_ids": "5,7", "allocation_s": 100.0, "wall_seconds": 20.0},
+        base | {"round": 1, "method": "timp", "job_ids": "8", "allocation_s": 50.0, "wall_seconds": 20.0},
+    ]
+    rounds = pd.DataFrame(rows).assign(
+        file=lambda d: [f"f{i}" for i in range(len(d))], trained_as=lambda d: d["method"], elapsed_s=20.0
+    )
+    table = tables()["jobs"].make(Collection(rounds, pd.DataFrame(), pd.DataFrame())).set_index("method")
+    assert table.loc["imp", "rounds_per_job"] == 3 and table.loc["imp", "startup_share"] == pytest.approx(0.4)
+    assert table.loc["timp", "rounds_per_job"] == 1 and table.loc["timp", "startup_share"] == pytest.approx(0.6)
+    assert table.loc["imp", "attempts"] == 3

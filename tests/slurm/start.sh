@@ -124,6 +124,14 @@ else
 fi
 NODE=$(slurmd -C | head -n 1 | sed -E 's/ (Boards|SocketsPerBoard|CoresPerSocket|ThreadsPerCore)=[0-9]+//g')
 MEMORY=$(echo "$NODE" | sed -E 's/.*RealMemory=([0-9]+).*/\1/')
+# A simulated queue wait before every job (benchmarks/bench_packs.py writes the seconds; none: 0).
+cat > "$STATE/prolog.sh" <<EOF
+#!/bin/sh
+wait_s=\$(cat "$STATE/prolog-sleep-s" 2>/dev/null)
+sleep "\${wait_s:-0}"
+exit 0
+EOF
+chmod 0755 "$STATE/prolog.sh"
 cat > /etc/slurm/slurm.conf <<EOF
 # Written by tests/slurm/start.sh: a one-node test cluster on localhost.
 ClusterName=$CLUSTER
@@ -146,6 +154,7 @@ JobAcctGatherFrequency=1
 EnforcePartLimits=ALL
 SchedulerParameters=bf_interval=2,sched_interval=2
 KillWait=5
+Prolog=$STATE/prolog.sh
 MinJobAge=600
 MailProg=/bin/true
 ReturnToService=2

@@ -7,7 +7,6 @@ import time
 
 import submitit
 
-from pipeline.launch.launcher import _wait
 from pipeline.launch.poll import SharedWatcher
 
 
@@ -17,7 +16,8 @@ def main() -> None:
     if shared != "-":
         job.watcher = SharedWatcher(shared, 2.0)
         job.watcher.register_job(job_id)
-        _wait(job, 0.2)
+        while not job.done():  # what a launcher's wait does: the result file, else the shared answer
+            time.sleep(0.2)
         return
     last = time.monotonic()  # what each launcher did before: its own forced sacct every interval
     while True:

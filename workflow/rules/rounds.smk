@@ -1,5 +1,16 @@
 # The heavy jobs: one per round. Each runs `python -m pipeline.launch`, which trains inline,
-# in a local submitit process or as a SLURM job (config: launcher.backend) and blocks on it.
+# in a local submitit process or as a SLURM job (config: launcher.backend) and blocks on it;
+# under launcher.pack one job writes several rounds and their launchers share it.
+from pipeline.launch.launcher import forget_finished
+
+
+# The workflow has seen every round it ran in place: the launchers' second names of them go.
+onsuccess:
+    forget_finished(all_round_files())
+
+
+onerror:
+    forget_finished(all_round_files())
 
 
 rule dense_round:
