@@ -207,6 +207,8 @@ class PackJob(submitit.helpers.Checkpointable):
                 continue
             try:
                 run_step(r, produced)
+            except submitit.core.utils.UncompletedJobError:
+                raise  # the time limit with no requeue left: the whole job ends here, its launchers resubmit
             except Exception as err:  # the job goes on with the rounds that do not need this one
                 log.exception("%s failed", r.key.name)
                 self._ended(r, err)

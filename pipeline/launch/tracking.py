@@ -25,6 +25,9 @@ log = logging.getLogger("pipeline.launch")
 GROWS = {"OUT_OF_MEMORY": "mem_mb", "TIMEOUT": "time_min"}
 """Final states a resubmission with twice the resource can mend, and the resource."""
 
+TIMED_OUT = "timed-out too many times"
+"""What submitit's error says when a job reached its time limit with no requeue left."""
+
 LOCAL_CONTROLLER = "pipeline.launch.local"
 """What a local job's controller process runs (its pid is the job id)."""
 
@@ -85,6 +88,8 @@ def outcome(record: JobRecord, round_name: str) -> str:
             error = f":\n{value}" if kind == "error" else ""
         except Exception as err:  # a truncated pickle: its log says more
             error = f" (unreadable result: {err})"
+    if TIMED_OUT in error:
+        return "TIMEOUT"  # submitit ended the job at the time limit's signal, with no requeue left
     state = "/".join(sorted(states)) or "ended"
     raise RuntimeError(
         f"job {record.job_id} {state.lower()} without writing {round_name} (log: {record.job.paths.stderr}){error}"
