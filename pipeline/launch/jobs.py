@@ -38,7 +38,7 @@ class RoundJob(submitit.helpers.Checkpointable):
     def __call__(self) -> str:
         from pipeline.rounds import run_round  # here: torch loads in the job, not in the launchers that pickle it
 
-        _log_to_stderr()
+        log_to_stderr()
         config = load_config(self.config_path)
         with sole_writer(self.checkpoint_dir):
             path = run_round(
@@ -54,7 +54,7 @@ class RoundJob(submitit.helpers.Checkpointable):
         return str(path)
 
 
-def _log_to_stderr() -> None:
+def log_to_stderr() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
 
 

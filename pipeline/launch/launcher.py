@@ -127,7 +127,7 @@ class _Launch:
         poll_s: float | None,
     ) -> None:
         self.config, self.config_path, self.key, self.out = config, config_path, key, out
-        self.inputs = {key: (previous, reference)}  # the workflow's paths for the other rounds
+        self.previous, self.reference = previous, reference  # this round's; the others' are the workflow's paths
         self.backend = backend or config.launcher.backend
         self.requested = resources_for(config.launcher, **(resources or {}))
         self.interval = poll_s if poll_s is not None else config.launcher.poll_s
@@ -218,9 +218,9 @@ class _Launch:
 
     def _round_job(self, key: RoundKey, out: Path, temporary: Path) -> RoundJob:
         """Absolute paths: a cluster job need not start here."""
-        previous, reference = self.inputs.get(key, (None, None))
-        previous = previous or (key.previous.file(self.config.results) if key.previous else None)
-        reference = reference or key.reference_file(self.config.results)
+        results, mine = self.config.results, key == self.key
+        previous = (self.previous if mine else None) or (key.previous.file(results) if key.previous else None)
+        reference = (self.reference if mine else None) or key.reference_file(results)
         return RoundJob(
             config_path=str(self.config_path.resolve()),
             key=key,

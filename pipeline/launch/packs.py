@@ -28,7 +28,7 @@ from pathlib import Path
 import submitit
 
 from pipeline.config import Config, LauncherConfig
-from pipeline.launch.jobs import RoundJob, _log_to_stderr
+from pipeline.launch.jobs import RoundJob, log_to_stderr
 from pipeline.launch.records import CONFIRM_S, current_job_id, owns
 from pipeline.prune import get_method
 from pipeline.store.key import RoundKey
@@ -158,7 +158,7 @@ class PackJob(submitit.helpers.Checkpointable):
     failures: dict[str, str] = field(default_factory=dict, init=False)  # key name: why
 
     def __call__(self) -> list[str]:
-        _log_to_stderr()
+        log_to_stderr()
         self.failures = {}
         produced = {r.final: r.out for r in self.rounds if r.final and r.out}
         todo = [r for r in self.rounds if not self._written(r)]
