@@ -252,6 +252,7 @@ def conv_kruskal(
     used_count: np.ndarray,
     n_unions: int,
     target: int,
+    edges: np.ndarray,
 ) -> int:
     """Unite the translated copies of kernel parameters, in the given order, until spanning.
 
@@ -259,7 +260,9 @@ def conv_kruskal(
     (C_out, C_in / groups, f1, f2); ``geometry`` is ``ConvGeometry.as_array()``. Input node
     (c, y, x) of the padded input is ``c*Hp*Wp + y*Wp + x``; output node (o, y, x) follows all
     input nodes; output channel o of group g reads input channels g·C_in/groups onwards.
-    ``used_count[p]`` receives how many copies of parameter p join the forest.
+    ``used_count[p]`` receives how many copies of parameter p join the forest, and row
+    ``n_unions`` of ``edges`` (target x 3) each accepted copy's (parameter, input node, output
+    node), in the order accepted — the layer's total order of its Toeplitz edges.
     Returns the number of unions made so far (stops at ``target``).
     """
     c_out, c_in, f1, f2 = shape[0], shape[1], shape[2], shape[3]
@@ -284,10 +287,22 @@ def conv_kruskal(
             out_row = out_base + y * wo
             for x in range(wo):
                 if _union(parent, size, in_row + x * sw, out_row + x):
+                    edges[n_unions + count, 0] = p
+                    edges[n_unions + count, 1] = in_row + x * sw
+                    edges[n_unions + count, 2] = out_row + x - n_in
                     count += 1
         used_count[p] += count
         n_unions += count
     return n_unions
+
+
+@njit(cache=_CACHE)
+def kruskal_pairs(tails: np.ndarray, heads: np.ndarray, parent: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """Kruskal over edges (tails[i], heads[i]) already in the total order: which are accepted."""
+    accepted = np.zeros(tails.shape[0], dtype=np.bool_)
+    for i in range(tails.shape[0]):
+        accepted[i] = _union(parent, size, tails[i], heads[i])
+    return accepted
 
 
 @njit(cache=_CACHE)

@@ -43,7 +43,7 @@ class Diagram:
         return 1.0 - self.deaths
 
 
-def _effective(layer: Layer, pruned: PrunedEdges) -> tuple[np.ndarray, np.ndarray | None]:
+def effective_weight(layer: Layer, pruned: PrunedEdges) -> tuple[np.ndarray, np.ndarray | None]:
     """Weight and mask of the graph a convention sees: masked weights absent, or zero edges."""
     if layer.mask is None:
         return layer.weight, None
@@ -54,7 +54,7 @@ def _effective(layer: Layer, pruned: PrunedEdges) -> tuple[np.ndarray, np.ndarra
 
 def spanning_forest(layer: Layer, pruned: PrunedEdges = "absent") -> SpanningForest:
     """The layer's maximum spanning forest under the given pruned-edge convention."""
-    weight, mask = _effective(layer, pruned)
+    weight, mask = effective_weight(layer, pruned)
     if isinstance(layer, ConvLayer):
         return conv_forest(weight, layer.geometry, mask)
     return dense_forest(weight, mask)
@@ -62,7 +62,7 @@ def spanning_forest(layer: Layer, pruned: PrunedEdges = "absent") -> SpanningFor
 
 def layer_w_max(layer: Layer) -> float:
     """Largest present |w| of a layer (0 for a layer with no present weight)."""
-    weight, mask = _effective(layer, "absent")
+    weight, mask = effective_weight(layer, "absent")
     present = np.abs(weight) if mask is None else np.abs(weight)[mask]
     return float(present.max()) if present.size else 0.0
 

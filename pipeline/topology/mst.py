@@ -51,10 +51,16 @@ class SpanningForest:
 
 @dataclass(frozen=True, eq=False)
 class ConvForest(SpanningForest):
-    """A conv layer's forest plus the kernel parameters it uses (docs/science.md §3, exact convention)."""
+    """A conv layer's forest plus the kernel parameters it uses (docs/science.md §3, exact convention).
+
+    ``edges`` lists every tree edge as (kernel parameter, input node, output node) in the
+    layer's total order (input node ``c·Hp·Wp + y·Wp + x`` of the padded input, output node
+    ``o·Ho·Wo + y·Wo + x``): where each Toeplitz copy sits, for the whole-network graph.
+    """
 
     used_params: np.ndarray
     param_counts: np.ndarray
+    edges: np.ndarray
 
     @property
     def n_used_params(self) -> int:
@@ -205,6 +211,7 @@ def conv_forest(weight: np.ndarray, geometry: ConvGeometry, mask: np.ndarray | N
     parent = np.arange(n_vertices)
     size = np.ones(n_vertices, dtype=np.int64)
     used_count = np.zeros(flat.size, dtype=np.int64)
+    edges = np.empty((target, 3), dtype=np.int64)
     shape_arr = np.array(shape, dtype=np.int64)
     geo = geometry.as_array()
     n_unions = 0
@@ -219,7 +226,7 @@ def conv_forest(weight: np.ndarray, geometry: ConvGeometry, mask: np.ndarray | N
             take &= present
         batch = np.flatnonzero(take)
         order = batch[sort_desc(flat[batch], batch)]
-        n_unions = _kernels.conv_kruskal(order, shape_arr, geo, parent, size, used_count, n_unions, target)
+        n_unions = _kernels.conv_kruskal(order, shape_arr, geo, parent, size, used_count, n_unions, target, edges)
         upper = lower
         chunk *= 4
 
@@ -231,4 +238,5 @@ def conv_forest(weight: np.ndarray, geometry: ConvGeometry, mask: np.ndarray | N
         n_vertices=n_vertices,
         used_params=used,
         param_counts=counts,
+        edges=edges[:n_unions],
     )
