@@ -97,7 +97,7 @@ def _input_size(module: nn.Module, inputs: tuple, kwargs: dict) -> tuple[int, ..
 
 
 @contextmanager
-def _probing(model: nn.Module) -> Iterator[None]:
+def probing(model: nn.Module) -> Iterator[None]:
     """Eval mode and attention's plain path for one forward pass; every module's own mode back after."""
     modes = {m: m.training for m in model.modules()}
     fastpath = torch.backends.mha.get_fastpath_enabled()
@@ -133,7 +133,7 @@ def _called_layers(
 
     handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for m in model.modules() if isinstance(m, _GRAPHS)]
     try:
-        with _probing(model):
+        with probing(model):
             model(example_input)
     except Exception as err:  # the user's model: any failure means the input does not fit it
         shape = tuple(example_input.shape)
