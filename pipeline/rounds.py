@@ -25,16 +25,26 @@ import torch
 
 from pipeline.config import Config, DataConfig
 from pipeline.data import DeviceData, get_dataset_info, load_splits
+from pipeline.errors import first_line
 from pipeline.models import build_model, example_input, network_graphs, prunable_weights
 from pipeline.models.probe import PrunableWeight, weight_value
+from pipeline.models.structure import Structure, network_structure
 from pipeline.prune import get_method, prune_round
-from pipeline.prune.retention import TreeRetention, persistence_of, tree_retention, trees_of
+from pipeline.prune.retention import (
+    NetworkRetention,
+    TreeRetention,
+    network_retention,
+    persistence_of,
+    tree_retention,
+    trees_of,
+)
 from pipeline.runs import RunSpec, run_spec
-from pipeline.store import DiagramRecord, RoundData, RoundKey, checkpoint_dir, read_round, write_round
+from pipeline.store import DiagramRecord, NetworkRecord, RoundData, RoundKey, checkpoint_dir, read_round, write_round
 from pipeline.store.provenance import code_revision, library_versions, process_account
-from pipeline.store.record import EPOCH_SCALARS, DiagramAttrs, LayerAttrs, RunAttrs
+from pipeline.store.record import EPOCH_SCALARS, DiagramAttrs, LayerAttrs, RunAttrs, diagram_shares
 from pipeline.topology import Convention, LayerPersistence, network_persistence
 from pipeline.topology.eta import aggregate
+from pipeline.topology.network import NetworkPersistence, network_diagram
 from pipeline.topology.null import NullInterval, NullSettings, layer_null
 from pipeline.topology.overlap import overlap
 from pipeline.topology.summary import LayerSummary, summarize
@@ -72,6 +82,25 @@ class Round:
     capped: dict[str, bool] | None = None
     density_target: float = 1.0
     retention: dict[str, TreeRetention] | None = None
+    structure: Structure | None = None
+    network_retention: NetworkRetention | None = None
+
+    def network(self, values: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> NetworkPersistence | None:
+        """The whole network's forest and diagram of ``values`` under ``masks`` (none for a
+        model whose forward pass has no network graph)."""
+        if self.structure is None:
+            return None
+        graph = self.structure.graph(network_graphs(self.weights, values, masks))
+        return network_diagram(graph, self.spec.topology)
+
+
+def _structure(model: torch.nn.Module, x: torch.Tensor, name: str) -> Structure | None:
+    """The network graph's placement of every layer, or None (logged) where the trace stops."""
+    try:
+        return network_structure(model, x)
+    except ValueError as err:
+        log.warning("%s: no whole-network topology: %s", name, first_line(err))
+        return None
 
 
 def _check_previous(prev: RoundData, key: RoundKey, path: Path) -> None:
@@ -110,7 +139,8 @@ def prepare(config: Config, key: RoundKey) -> Round:
     torch.manual_seed(spec.trial_seed)
     np.random.seed(spec.trial_seed)
     model = build_model(key.arch, key.dataset)
-    weights = prunable_weights(model, example_input(get_dataset_info(key.dataset).input_shape))
+    x = example_input(get_dataset_info(key.dataset).input_shape)
+    weights = prunable_weights(model, x)
     return Round(
         key=key,
         spec=spec,
@@ -119,6 +149,7 @@ def prepare(config: Config, key: RoundKey) -> Round:
         data=data,
         masks={w.name: np.ones(w.shape, dtype=bool) for w in weights},
         start_state={k: v.detach().clone() for k, v in model.state_dict().items()},
+        structure=_structure(model, x, key.name),
     )
 
 
@@ -165,10 +196,14 @@ def prune(r: Round, previous: Path, reference: Path | None = None) -> None:
         inputs["batch"] = next(iter(r.data.train_batches(r.spec.training.batch_size, generator)))
     before = persistence_of(r.weights, prev.weights, prev.masks, r.spec.topology)
     inputs["trees"] = trees_of(before)
+    network = r.network(prev.weights, prev.masks)
+    if network is not None:
+        inputs["network_trees"] = network.tree.params([layer.tensor for layer in network.graph.layers])
     result = prune_round(r.key.method or "", r.weights, prev.weights, prev.masks, r.spec.pruning, r.key.round, **inputs)
     r.masks, r.budgets, r.capped, r.density_target = result.masks, result.budgets, result.capped, result.density
     r.model.load_state_dict(r.start_state)  # whatever a scoring method did to the network
     r.retention = tree_retention(r.weights, before, prev.weights, r.masks, r.spec.topology, r.spec.nulls)
+    r.network_retention = network_retention(network, r.masks, r.spec.nulls) if network is not None else None
 
 
 def train_round(r: Round, checkpoint: Path, progress: bool | None) -> TrainResult:
@@ -212,12 +247,22 @@ def epoch_topology(persistence: list[LayerPersistence], convention: Convention, 
     return out
 
 
-def diagram_records(persistence: list[LayerPersistence], summaries: list[LayerSummary]) -> dict[str, DiagramRecord]:
-    """Each layer graph's diagram, its quantities (``summarize``) and where it lies in its tensor."""
+def diagram_records(
+    persistence: list[LayerPersistence], summaries: list[LayerSummary], network: NetworkPersistence | None = None
+) -> dict[str, DiagramRecord]:
+    """Each layer graph's diagram, its quantities (``summarize``), where it lies in its tensor
+    and its part of the ``network``'s forest."""
+    shares = diagram_shares(network)
     records = {}
     for p, summary in zip(persistence, summaries, strict=True):
         graph = p.layer
-        attrs = DiagramAttrs(**asdict(summary), tensor=graph.tensor, offset=graph.offset, size=graph.weight.size)
+        attrs = DiagramAttrs(
+            **asdict(summary),
+            tensor=graph.tensor,
+            offset=graph.offset,
+            size=graph.weight.size,
+            **shares.get(graph.name, {}),
+        )
         records[graph.name] = DiagramRecord(p.diagram.births, p.diagram.deaths, p.diagram.indices, attrs)
     return records
 
@@ -285,6 +330,17 @@ def _retention_totals(retention: dict[str, TreeRetention] | None) -> dict[str, f
     }
 
 
+def _network_retention(t: NetworkRetention | None) -> dict[str, float]:
+    """The share of the previous round's network forest the new masks keep, against its null."""
+    if t is None:
+        return {}
+    return {
+        "network_tree_kept": _ratio(t.kept_edges, t.edges),
+        "network_tree_kept_params": _ratio(t.kept_params, t.params),
+        **_kept_null(t.kept_edges, t.edges, t.null_kept_edges, "network_tree_kept"),
+    }
+
+
 def epoch_metrics(trained: TrainResult) -> dict[str, np.ndarray]:
     history = trained.history
     metrics = {key: np.array([getattr(h, key) for h in history]) for key in EPOCH_SCALARS}
@@ -296,11 +352,12 @@ def epoch_metrics(trained: TrainResult) -> dict[str, np.ndarray]:
 @dataclass(frozen=True)
 class Measured:
     """The trained network (its state as host arrays), its diagrams and their summaries, nulls
-    included."""
+    included, and the whole network's forest and diagram (None without a network graph)."""
 
     final: dict[str, np.ndarray]
     persistence: list[LayerPersistence]
     summaries: list[LayerSummary]
+    network: NetworkPersistence | None
 
 
 def measure(r: Round) -> Measured:
@@ -312,7 +369,7 @@ def measure(r: Round) -> Measured:
     convention, nulls = r.spec.topology, r.spec.nulls
     persistence = network_persistence(network_graphs(r.weights, values, r.masks), convention)
     summaries = [summarize(p, layer_null(p, convention, nulls.draws, nulls.seed)) for p in persistence]
-    return Measured(final, persistence, summaries)
+    return Measured(final, persistence, summaries, r.network(values, r.masks))
 
 
 def record(r: Round, trained: TrainResult, measured: Measured, t0: float) -> RoundData:
@@ -326,7 +383,7 @@ def record(r: Round, trained: TrainResult, measured: Measured, t0: float) -> Rou
     values = {w.name: final[w.name] for w in r.weights}
     convention = r.spec.topology
     persistence, summaries = measured.persistence, measured.summaries
-    diagrams = diagram_records(persistence, summaries)
+    diagrams = diagram_records(persistence, summaries, measured.network)
     final_eta = {row.layer: row for row in aggregate([s.eta_count() for s in summaries])}["final"]
     total = sum(int(np.prod(w.shape)) for w in r.weights)
     kept = sum(int(r.masks[w.name].sum()) for w in r.weights)
@@ -362,6 +419,7 @@ def record(r: Round, trained: TrainResult, measured: Measured, t0: float) -> Rou
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         wall_seconds=wall,
         **_retention_totals(r.retention),
+        **_network_retention(r.network_retention),
         **process_account(wall, r.data.device.type == "cuda").to_attrs(),
     )
     return RoundData(
@@ -374,6 +432,7 @@ def record(r: Round, trained: TrainResult, measured: Measured, t0: float) -> Rou
         rewind_rest={k: v for k, v in rewind.items() if k not in names},
         diagrams=diagrams,
         metrics=epoch_metrics(trained),
+        network=NetworkRecord.of(measured.network) if measured.network is not None else None,
     )
 
 

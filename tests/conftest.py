@@ -15,7 +15,7 @@ from pipeline.store import RoundKey
 def tiny_settings(results: Path, **sections) -> dict:
     """FCN on the shipped mnist-5k, 2 epochs per round, 20 null draws: a real round in about a second."""
     data = {
-        "grid": {"pairs": ["fcn/mnist-5k"], "trials": 1, "rounds": 2},
+        "grid": {"pairs": ["fcn/mnist-5k"], "methods": ["imp", "timp"], "trials": 1, "rounds": 2},
         "training": {"epochs": 2, "lr": 0.05, "batch_size": 128},
         "nulls": {"draws": 20},
         "results": str(results),

@@ -1,7 +1,9 @@
-"""Small data sets written by the tests in the exact formats torchvision reads."""
+"""Small data sets written by the tests in the exact formats torchvision reads, and round-file
+records filled in by hand."""
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from collections.abc import Iterable
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.data import locate
+from pipeline.store.record import Record
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -45,3 +48,10 @@ def place_data(root: Path, names: Iterable[str]) -> None:
         where.folder.mkdir(parents=True, exist_ok=True)
         for f in where.required or where.files:
             (where.folder / f).touch()
+
+
+def blank_record(cls: type[Record], **values) -> Record:
+    """A record with every required field filled (0, '', False or {} unless given)."""
+    blank = {"str": "", "int": 0, "float": 0.0, "bool": False, "dict": {}}
+    required = [f for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
+    return cls(**{f.name: blank[str(f.type)] for f in required} | values)

@@ -69,6 +69,51 @@ def test_imp_rounds_store_everything_promised(tiny):
     assert 0.5 < a["test_acc"] <= 1.0 and not checkpoint_dir(path).exists()
 
 
+def test_a_round_stores_the_whole_networks_diagram_and_what_pruning_kept_of_its_forest(tmp_path):
+    """docs/science.md §10: one point per edge of the network's forest, each naming a present
+    weight of its layer graph at its w'; the layers' shares add up to it; round 1 records the
+    share of round 0's network forest it kept, against its permutation null."""
+    config = tiny_config(tmp_path, training={"epochs": 1}, nulls={"draws": 5})
+    dense = read_round(_round(config, "imp", 0))
+    data = read_round(_round(config, "imp", 1))
+    assert dense.network is not None and dense.attrs.network_tree_kept is None
+    net, s = data.network, data.network.attrs
+    assert net.graphs == list(data.diagrams) and s.layer == s.kind == "network"
+    points = s.vertices - s.diagram_components
+    assert len(net.births) == len(net.deaths) == len(net.layers) == len(net.indices) == points == s.tree_edges
+    assert np.all(net.births == 1) and s.components == s.diagram_components
+    diagrams = [g.attrs for g in data.diagrams.values()]
+    assert s.tree_edges < s.layer_tree_edges == sum(g.tree_edges for g in diagrams)
+    assert sum(g.network_tree_edges for g in diagrams) == s.tree_edges
+    assert sum(g.network_tree_share for g in diagrams) == pytest.approx(1.0)
+    assert all(0 < g.own_tree_in_network <= 1 for g in diagrams)
+    for k, name in enumerate(net.graphs):
+        g = data.diagrams[name].attrs
+        here = net.indices[net.layers == k]
+        assert here.size == g.network_tree_edges and data.masks[g.tensor].ravel()[here].all(), name
+        w = np.abs(data.weights[g.tensor].ravel()[here]) / g.w_max
+        np.testing.assert_allclose(w, net.deaths[net.layers == k], rtol=1e-6, err_msg=name)
+    a = data.attrs
+    assert 0 <= a.network_tree_kept <= 1 and 0 <= a.network_tree_kept_params <= 1
+    assert 0 <= a.network_tree_kept_null_low <= a.network_tree_kept_null_mean <= a.network_tree_kept_null_high <= 1
+    assert 0 <= a.network_tree_kept_percentile <= 100
+
+
+def test_a_model_without_a_network_graph_stores_no_network(tmp_path, monkeypatch, caplog):
+    """A forward pass the trace cannot follow costs the round its whole-network topology only."""
+
+    def untraceable(model, x):
+        raise ValueError("the network graph has no rule for how units pass through 'sort' (node sort)")
+
+    monkeypatch.setattr("pipeline.rounds.network_structure", untraceable)
+    config = tiny_config(tmp_path, training={"epochs": 1})
+    _round(config, "imp", 0)
+    data = read_round(_round(config, "imp", 1))
+    assert data.network is None and data.attrs.network_tree_kept is None and data.attrs.tree_kept is not None
+    assert all(g.attrs.network_tree_edges is None for g in data.diagrams.values())
+    assert "no whole-network topology: the network graph has no rule" in caplog.text
+
+
 def test_rewinding_restores_the_stored_initial_weights_under_the_mask(tiny):
     dense = read_round(_round(tiny, "imp", 0))
     data = read_round(_round(tiny, "imp", 1))

@@ -47,7 +47,8 @@ class PruneContext:
     data, for gradient-based scores; ``reference`` the masks of the same trial and round of the
     method this one ``follows`` (the controls copy IMP's counts or mask); ``trees`` the distinct
     flat indices of each weight's present-weight spanning forest under ``masks``
-    (``retention.trees_of``), when the round has computed them already.
+    (``retention.trees_of``), when the round has computed them already; ``network_trees`` the
+    same for the whole network's present-weight forest (docs/science.md §10), per weight tensor.
     """
 
     weights: Sequence[PrunableWeight]
@@ -61,6 +62,7 @@ class PruneContext:
     batch: Any = None
     reference: Mapping[str, np.ndarray] | None = None
     trees: Mapping[str, np.ndarray] | None = None
+    network_trees: Mapping[str, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)

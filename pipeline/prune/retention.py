@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pipeline.models.probe import PrunableWeight
     from pipeline.topology.conventions import Convention
     from pipeline.topology.diagram import LayerPersistence
+    from pipeline.topology.network import NetworkPersistence
     from pipeline.topology.null import NullSettings
 
 
@@ -98,4 +99,78 @@ def tree_retention(
             np_after=np_after[w.name],
             null_kept_edges=null_kept,
         )
+    return out
+
+
+@dataclass(frozen=True)
+class NetworkRetention:
+    """What a new mask keeps of the previous round's whole-network forest (docs/science.md §10)."""
+
+    edges: int
+    kept_edges: int
+    params: int
+    kept_params: int
+    null_kept_edges: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Per permutation of every layer's previous values over its edges: the network-forest edges
+    magnitude pruning to the new per-tensor counts keeps."""
+
+
+def _kept(
+    layer: np.ndarray, indices: np.ndarray, tensors: Sequence[str], masks: Mapping[str, np.ndarray]
+) -> np.ndarray:
+    """Which network-forest edges (their layer graph and flat index) the masks keep."""
+    kept = np.zeros(indices.size, dtype=bool)
+    for k, name in enumerate(tensors):
+        here = layer == k
+        kept[here] = np.asarray(masks[name]).ravel()[indices[here]]
+    return kept
+
+
+def network_retention(before, masks: Mapping[str, np.ndarray], null: NullSettings | None = None) -> NetworkRetention:
+    """The previous round's network forest (``before``: a ``NetworkPersistence`` of the
+    previous trained weights under their masks) against the new ``masks``; with ``null``, what
+    magnitude pruning to the same per-tensor counts keeps of the forest of those weights
+    permuted over each layer graph's edges."""
+    graph, tree = before.graph, before.tree
+    tensors = [layer.tensor for layer in graph.layers]
+    kept = _kept(tree.layer, tree.indices, tensors, masks)
+    pairs = np.unique(np.stack([tree.layer, tree.indices]), axis=1)
+    kept_pairs = _kept(pairs[0], pairs[1], tensors, masks)
+    draws = null.draws if null is not None else 0
+    return NetworkRetention(
+        edges=tree.n_edges,
+        kept_edges=int(kept.sum()),
+        params=int(pairs.shape[1]),
+        kept_params=int(kept_pairs.sum()),
+        null_kept_edges=_network_null(before, masks, draws, null.seed if null else 0),
+    )
+
+
+def _network_null(before: NetworkPersistence, masks: Mapping[str, np.ndarray], draws: int, seed: int) -> np.ndarray:
+    """Per permutation: network-forest edges kept by magnitude pruning of permuted weights."""
+    # here: the topology package loads numba; the method registry loads this module
+    from pipeline.topology.network import network_forest
+    from pipeline.topology.null import NETWORK, permuted, stream
+    from pipeline.topology.order import top_k
+
+    graph = before.graph
+    tensors = [layer.tensor for layer in graph.layers]
+    counts = {name: int(np.asarray(masks[name]).sum()) for name in set(tensors)}
+    rngs = [stream(seed, layer.name, NETWORK) for layer in graph.layers]
+    out = np.empty(draws, dtype=np.int64)
+    for d in range(draws):
+        layers = [permuted(layer, rng) for layer, rng in zip(graph.layers, rngs, strict=True)]
+        values = {name: np.zeros(np.asarray(masks[name]).size) for name in counts}
+        present = {name: np.zeros(np.asarray(masks[name]).size, dtype=bool) for name in counts}
+        for layer in layers:
+            block = slice(layer.offset, layer.offset + layer.weight.size)
+            values[layer.tensor][block] = np.abs(layer.weight).ravel()
+            present[layer.tensor][block] = True if layer.mask is None else layer.mask.ravel()
+        new = {}
+        for name in counts:
+            keep = np.zeros(values[name].size, dtype=bool)
+            keep[top_k(values[name], min(counts[name], int(present[name].sum())), present[name])] = True
+            new[name] = keep
+        forest = network_forest(graph.with_layers(layers))
+        out[d] = int(_kept(forest.layer, forest.indices, tensors, new).sum())
     return out

@@ -5,6 +5,7 @@ from pipeline.store.paths import checkpoint_dir, round_file
 from pipeline.store.runfile import (
     SCHEMA_VERSION,
     DiagramRecord,
+    NetworkRecord,
     RoundData,
     RoundFileError,
     read_attrs,
@@ -15,6 +16,7 @@ from pipeline.store.runfile import (
 __all__ = [
     "SCHEMA_VERSION",
     "DiagramRecord",
+    "NetworkRecord",
     "RoundData",
     "RoundFileError",
     "RoundKey",

@@ -2,9 +2,11 @@
 
 Layout: root attributes (format, convention, model, input shape, complete); ``/table`` one
 dataset per column of the printed table; ``/diagrams/<graph name>`` with ``deaths`` and
-``indices`` (flat indices into the named parameter) and the diagram's attributes. Diagrams
-are written one layer at a time while the analysis runs, into a partial file renamed into
-place at the end: a killed run leaves no file that looks complete.
+``indices`` (flat indices into the named parameter) and the diagram's attributes; with
+``--whole-network``, ``/network`` as in a round file (docs/hdf5-schema.md: births, deaths, each
+point's layer graph and flat index, the graphs' names, ``NetworkAttrs``). Diagrams are written
+one layer at a time while the analysis runs, into a partial file renamed into place at the end:
+a killed run leaves no file that looks complete.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.store.paths import partial_file
+from pipeline.store.runfile import NetworkRecord, write_network
 from pipeline.topology.diagram import LayerPersistence
+from pipeline.topology.network import NetworkPersistence
 
 FORMAT = "imp-topology-analysis/1"
 
@@ -47,6 +51,9 @@ class AnalysisFile:
                 "np": result.neural_persistence,
             }
         )
+
+    def add_network(self, result: NetworkPersistence) -> None:
+        write_network(self.file.create_group("network", track_order=True), NetworkRecord.of(result))
 
     def finish(self, table: pd.DataFrame) -> Path:
         group = self.file.create_group("table", track_order=True)

@@ -1,5 +1,5 @@
 """What a round file holds, as typed records: the run's attributes, each prunable weight's, each
-layer graph's diagram summary, and the per-epoch metrics.
+layer graph's diagram summary, the whole network's, and the per-epoch metrics.
 
 The writer stores these fields as HDF5 attributes and every reader builds them back, so a
 missing attribute is an error at read time, not a KeyError deep in a report. docs/hdf5-schema.md
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 from pipeline.fields import doc, markdown_cell, optional
+from pipeline.topology.network import LayerShare, NetworkPersistence, NetworkSummary, layer_shares
 from pipeline.topology.summary import LayerSummary
 
 
@@ -111,6 +112,20 @@ class RunAttrs(JobAccount):
     tree_kept_null_low: float | None = optional("2.5 % quantile of that null")
     tree_kept_null_high: float | None = optional("97.5 % quantile of that null")
     tree_kept_percentile: float | None = optional("percent of the null's draws below `tree_kept` (ties: half)")
+    network_tree_kept: float | None = optional(
+        "share of the previous round's whole-network spanning-forest edges (docs/science.md §10) the new masks "
+        "keep (rounds >= 1 of a model with a network graph)"
+    )
+    network_tree_kept_params: float | None = optional("the same for the distinct weights behind them")
+    network_tree_kept_null_mean: float | None = optional(
+        "`network_tree_kept` if every layer graph's previous values were permuted over its edges and pruned by "
+        "magnitude to this round's per-tensor counts: the null's mean"
+    )
+    network_tree_kept_null_low: float | None = optional("2.5 % quantile of that null")
+    network_tree_kept_null_high: float | None = optional("97.5 % quantile of that null")
+    network_tree_kept_percentile: float | None = optional(
+        "percent of the null's draws below `network_tree_kept` (ties: half)"
+    )
 
 
 @dataclass(frozen=True)
@@ -144,14 +159,38 @@ class LayerAttrs(Record):
     )
 
 
+_SHARE = {f.name: f.metadata["doc"] for f in dataclasses.fields(LayerShare)}
+
+
 @dataclass(frozen=True, kw_only=True)
 class DiagramAttrs(LayerSummary, Record):
     """The attributes of `/diagrams/<graph name>`: one layer graph's quantities (``LayerSummary``,
-    docs/science.md §2–§4) and where its weights lie in their tensor."""
+    docs/science.md §2–§4), where its weights lie in their tensor and, for a model with a network
+    graph, its part of the network's forest (``LayerShare``, §10)."""
 
     tensor: str = doc("the weight tensor (state_dict name) the graph belongs to")
     offset: int = doc("flat index of the graph's first weight in that tensor (non-zero for gate blocks)")
     size: int = doc("weights of the tensor in this graph (its flat indices: offset .. offset + size - 1)")
+    network_tree_edges: int | None = optional(_SHARE["network_tree_edges"])
+    network_tree_share: float | None = optional(_SHARE["network_tree_share"])
+    own_tree_in_network: float | None = optional(_SHARE["own_tree_in_network"])
+
+
+SHARES = tuple(f.name for f in dataclasses.fields(DiagramAttrs) if f.name in _SHARE and f.name != "layer")
+"""The ``LayerShare`` fields a diagram records (its own forest's edges are ``tree_edges`` already)."""
+
+
+def diagram_shares(network: NetworkPersistence | None) -> dict[str, dict[str, Any]]:
+    """Per layer graph, the ``SHARES`` of the network's forest it holds (none without a network)."""
+    if network is None:
+        return {}
+    return {s.layer: {key: getattr(s, key) for key in SHARES} for s in layer_shares(network)}
+
+
+@dataclass(frozen=True)
+class NetworkAttrs(NetworkSummary, Record):
+    """The attributes of `/network`: the whole network's quantities (``NetworkSummary``,
+    docs/science.md §10); absent for a model whose forward pass has no network graph."""
 
 
 @dataclass
@@ -191,7 +230,12 @@ METRICS: dict[str, str] = {
 def schema_markdown() -> str:
     """The attribute tables of docs/hdf5-schema.md, generated from the records above."""
     parts = []
-    groups = ((RunAttrs, "/ (root)"), (LayerAttrs, "/layers/<weight name>"), (DiagramAttrs, "/diagrams/<graph name>"))
+    groups = (
+        (RunAttrs, "/ (root)"),
+        (LayerAttrs, "/layers/<weight name>"),
+        (DiagramAttrs, "/diagrams/<graph name>"),
+        (NetworkAttrs, "/network"),
+    )
     for cls, where in groups:
         parts += [f"### `{where}` — `{cls.__name__}`", "", " ".join((cls.__doc__ or "").split()), ""]
         parts += ["| attribute | type | meaning |", "|---|---|---|"]

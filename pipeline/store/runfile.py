@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,11 @@ import h5py
 import numpy as np
 
 from pipeline.store.paths import partial_file
-from pipeline.store.record import DiagramAttrs, LayerAttrs, MissingAttribute, RunAttrs
+from pipeline.store.record import DiagramAttrs, LayerAttrs, MissingAttribute, NetworkAttrs, RunAttrs
+from pipeline.topology.network import NetworkPersistence, summarize_network
 
 FORMAT = "imp-topology-round"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 OLDEST_READABLE = 2
 """Files of versions OLDEST_READABLE .. SCHEMA_VERSION are read, older names mapped to today's."""
 
@@ -62,6 +63,27 @@ class DiagramRecord:
 
 
 @dataclass
+class NetworkRecord:
+    """The whole network's diagram: point i is the weight ``indices[i]`` of layer graph
+    ``graphs[layers[i]]``."""
+
+    births: np.ndarray
+    deaths: np.ndarray
+    layers: np.ndarray
+    indices: np.ndarray
+    graphs: list[str]
+    attrs: NetworkAttrs
+
+    @classmethod
+    def of(cls, p: NetworkPersistence) -> NetworkRecord:
+        """The network's diagram (the diagram's forest: zero edges under ``pruned: zero``) and
+        its quantities (``summarize_network``)."""
+        d = p.diagram
+        names = [layer.name for layer in p.graph.layers]
+        return cls(d.births, d.deaths, p.forest.layer, d.indices, names, NetworkAttrs(**asdict(summarize_network(p))))
+
+
+@dataclass
 class RoundData:
     """Everything one round stores; ``state()`` rebuilds a model state_dict from it."""
 
@@ -74,6 +96,8 @@ class RoundData:
     rewind_rest: dict[str, np.ndarray]
     diagrams: dict[str, DiagramRecord] = field(default_factory=dict)
     metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    network: NetworkRecord | None = None
+    """None for a model without a network graph, and in files before version 5."""
 
     def state(self, which: str = "trained") -> dict[str, Any]:
         """The full model state (torch tensors): prunable weights (trained, or at the rewind
@@ -106,6 +130,16 @@ def _attrs(target: h5py.AttributeManager, values: dict[str, Any]) -> None:
         target[key] = value
 
 
+def write_network(g: h5py.Group, record: NetworkRecord) -> None:
+    """The `/network` group of a round file (docs/hdf5-schema.md), also in ``analyze``'s file."""
+    _dataset(g, "births", record.births)
+    _dataset(g, "deaths", record.deaths)
+    _dataset(g, "layers", np.asarray(record.layers, dtype=np.int64))
+    _dataset(g, "indices", np.asarray(record.indices, dtype=np.int64))
+    g.create_dataset("graphs", data=np.array(record.graphs, dtype=h5py.string_dtype()))
+    _attrs(g.attrs, record.attrs.to_attrs())
+
+
 def write_round(path: str | Path, data: RoundData) -> Path:
     """Write atomically: a partial file first, renamed to ``path`` once complete."""
     path = Path(path)
@@ -128,6 +162,8 @@ def write_round(path: str | Path, data: RoundData) -> Path:
                 _dataset(g, "deaths", record.deaths)
                 _dataset(g, "indices", record.indices.astype(np.int64))
                 _attrs(g.attrs, record.attrs.to_attrs())
+            if data.network is not None:
+                write_network(f.create_group("network", track_order=True), data.network)
             for which, rest in (("trained", data.trained_rest), ("rewind", data.rewind_rest)):
                 g = f.create_group(f"model/{which}", track_order=True)
                 for name, value in rest.items():
@@ -221,7 +257,23 @@ def diagram_attrs(f: h5py.File) -> dict[str, DiagramAttrs]:
     return {k: DiagramAttrs.from_attrs(_upgraded(f, "diagrams", k, attrs_dict(g.attrs))) for k, g in items}
 
 
+def network_attrs(f: h5py.File) -> NetworkAttrs | None:
+    """The whole network's quantities, or None (no network graph, or a file before version 5)."""
+    return NetworkAttrs.from_attrs(attrs_dict(f["network"].attrs)) if "network" in f else None
+
+
+def _network_record(f: h5py.File) -> NetworkRecord | None:
+    attrs = network_attrs(f)
+    if attrs is None:
+        return None
+    g = f["network"]
+    arrays = (g[name][()] for name in ("births", "deaths", "layers", "indices"))
+    return NetworkRecord(*arrays, graphs=list(g["graphs"].asstr()[()]), attrs=attrs)
+
+
 def read_round(path: str | Path, *, diagrams: bool = True, metrics: bool = True) -> RoundData:
+    """The round's records and arrays; ``diagrams``: also the layer graphs' and the network's
+    diagrams, ``metrics``: the per-epoch arrays."""
     with open_checked(path) as f, records_of(path):
         layers = f["layers"]
         data = RoundData(
@@ -239,6 +291,7 @@ def read_round(path: str | Path, *, diagrams: bool = True, metrics: bool = True)
                 k: DiagramRecord(g["births"][()], g["deaths"][()], g["indices"][()], records[k])
                 for k, g in f["diagrams"].items()
             }
+            data.network = _network_record(f)
         if metrics:
             data.metrics = datasets_dict(f["metrics"])
     return data

@@ -27,8 +27,9 @@ from pipeline.topology.graphs import Layer
 from pipeline.topology.order import top_k
 from pipeline.topology.overlap import overlap
 
-OVERLAP, RETENTION = 0, 1
-"""Independent random streams of one graph: its overlap/NP null, and its tree-retention null."""
+OVERLAP, RETENTION, NETWORK = 0, 1, 2
+"""Independent random streams of one graph: its overlap/NP null, its tree-retention null, and
+its part in the whole network's tree-retention null."""
 LEVEL = 0.95
 """Coverage of the reported null interval (its 2.5 % and 97.5 % quantiles)."""
 

@@ -6,34 +6,26 @@ import numpy as np
 import pytest
 
 from pipeline.store import RoundData, RoundFileError, read_round, write_round
-from pipeline.store.record import DiagramAttrs, LayerAttrs, Record, RunAttrs
-from pipeline.store.runfile import DiagramRecord
+from pipeline.store.record import DiagramAttrs, LayerAttrs, NetworkAttrs, RunAttrs
+from pipeline.store.runfile import DiagramRecord, NetworkRecord
 from pipeline.topology.conventions import Convention
 from pipeline.topology.diagram import layer_persistence
 from pipeline.topology.graphs import DenseLayer, tensor_of
 from pipeline.topology.summary import summarize
-
-
-def _record(cls: type[Record], **values) -> Record:
-    """A record with every required field filled (0 or '' unless given)."""
-    import dataclasses
-
-    fields = [f for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
-    blank = {str: "", int: 0, float: 0.0, bool: False, dict: {}}
-    return cls(**{f.name: blank[eval(f.type)] for f in fields} | values)
+from tests.fixtures import blank_record
 
 
 def _data() -> RoundData:
     rng = np.random.default_rng(0)
     weight = rng.standard_normal((5, 7)).astype(np.float32)
     mask = rng.random((5, 7)) < 0.5
-    diagram = _record(DiagramAttrs, layer="fc.weight", np=0.9, params=None)
+    diagram = blank_record(DiagramAttrs, layer="fc.weight", np=0.9, params=None)
     return RoundData(
-        attrs=_record(RunAttrs, run_hash="abc", round=1, config={"a": [1, 2]}, test_acc=0.5),
+        attrs=blank_record(RunAttrs, run_hash="abc", round=1, config={"a": [1, 2]}, test_acc=0.5),
         weights={"fc.weight": weight * mask},
         masks={"fc.weight": mask},
         rewind={"fc.weight": weight},
-        layer_attrs={"fc.weight": _record(LayerAttrs, kind="linear", n_kept=int(mask.sum()))},
+        layer_attrs={"fc.weight": blank_record(LayerAttrs, kind="linear", n_kept=int(mask.sum()))},
         trained_rest={"fc.bias": np.ones(5, np.float32)},
         rewind_rest={"fc.bias": np.zeros(5, np.float32)},
         diagrams={"fc.weight": DiagramRecord(np.ones(3), np.array([1.0, 0.5, 0.2]), np.arange(3), diagram)},
@@ -53,6 +45,18 @@ def test_roundtrip(tmp_path):
     assert back.diagrams["fc.weight"].attrs["np"] == 0.9
     assert np.allclose(back.metrics["np/fc.weight"], [0.1, 0.2, 0.3])  # stored as float32
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_the_network_diagram_roundtrips_and_a_file_without_one_reads_none(tmp_path):
+    data = _data()
+    attrs = blank_record(NetworkAttrs, layer="network", kind="network", vertices=12, tree_edges=3, w_max=float("nan"))
+    graphs = ["fc.weight", "lstm.weight_hh[g]"]  # the names resolve ``layers``
+    deaths, layers = np.array([1.0, 0.5, 0.25]), np.array([0, 1, 1])
+    data.network = NetworkRecord(np.ones(3), deaths, layers, np.arange(3), graphs, attrs)
+    back = read_round(write_round(tmp_path / "r.h5", data)).network
+    assert back.graphs == graphs and back.attrs.vertices == 12 and np.isnan(back.attrs.w_max)
+    assert back.layers.tolist() == [0, 1, 1] and back.indices.tolist() == [0, 1, 2] and back.deaths[2] == 0.25
+    assert read_round(write_round(tmp_path / "none.h5", _data())).network is None
 
 
 def test_truncated_file_is_refused(tmp_path):
@@ -140,3 +144,18 @@ def test_a_version_3_file_reads_its_chance_level_under_its_new_name_and_has_no_n
         a = record.attrs
         assert a.log10_subset_chance == stored[name] and a.null_draws is None and a.overlap_null_mean is None
     assert data.attrs.tree_kept is not None and data.attrs.tree_kept_null_mean is None
+
+
+V4_FILE = Path(__file__).parent / "fixtures" / "lstm-mnist-5k-imp-round1-v4.h5"
+"""A round written by schema version 4 (commit 9383650): the same LSTM round, with its nulls and
+before the whole network."""
+
+
+def test_a_version_4_file_reads_with_its_nulls_and_no_network():
+    data = read_round(V4_FILE)
+    with h5py.File(V4_FILE) as f:
+        assert f.attrs["schema_version"] == 4 and "network" not in f
+    assert data.network is None and data.attrs.network_tree_kept is None
+    assert data.attrs.tree_kept_null_mean is not None and len(data.diagrams) == 9
+    for record in data.diagrams.values():
+        assert record.attrs.null_draws == 20 and record.attrs.network_tree_edges is None
