@@ -3,7 +3,9 @@
 One forward pass finds the weights that are layer graphs (``pipeline.models.probe``); each
 graph's forest, diagram, NP, η_τ and top-α overlap are computed one layer at a time, so memory
 holds one layer's spanning tree, never the network's. Everything else the model has is listed
-as skipped, with the reason.
+as skipped, with the reason. On request a trace of the forward pass places every layer graph on
+the network's shared units (``pipeline.models.structure``) and the whole network is one graph
+more: its forest comes from the layers' forests (docs/science.md §10).
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ import pandas as pd
 import torch
 from torch import nn
 
+from pipeline.errors import first_line
 from pipeline.models.probe import PrunableWeight, Skipped, graphs_of, probe, weight_value
+from pipeline.models.structure import Structure, network_structure
 from pipeline.report.topology import analysis_frame
 from pipeline.topology.conventions import PAPER, Convention
 from pipeline.topology.diagram import Diagram, LayerPersistence, layer_persistence, network_w_max
 from pipeline.topology.graphs import Layer
+from pipeline.topology.network import NetworkPersistence, network_diagram
 from pipeline.topology.null import NullSettings, layer_null
 from pipeline.topology.summary import LayerSummary, summarize
 
@@ -39,7 +44,8 @@ def auto_draws(n_weights: int) -> int:
 
 @dataclass(frozen=True, eq=False)
 class Analysis:
-    """A model's topology: ``summaries`` (one per graph), ``skipped`` parameters, the graphs.
+    """A model's topology: ``summaries`` (one per graph), ``skipped`` parameters, the graphs,
+    and the whole network's forest and diagram when asked for (``network``).
 
     ``diagram(name)`` recomputes one graph's persistence on demand (memory stays one layer).
     """
@@ -52,11 +58,12 @@ class Analysis:
     global_max: float | None
     null: NullSettings
     n_weights: int
+    network: NetworkPersistence | None = None
 
     def frame(self) -> pd.DataFrame:
         """One row per graph, then the Conv / Dense / Recurrent / Final aggregates (those that
-        have members), then skipped parameters."""
-        return analysis_frame(self.summaries, self.shapes, self.skipped)
+        have members), the whole network (with ``network``), then skipped parameters."""
+        return analysis_frame(self.summaries, self.shapes, self.skipped, self.network)
 
     def persistence(self, name: str) -> LayerPersistence:
         for graph in self.graphs:
@@ -79,6 +86,15 @@ def _graphs(
             yield graph, shape
 
 
+def _structure(model: nn.Module, example_input: torch.Tensor) -> Structure:
+    """The network graph's placement of every layer; what stopped the trace as one line (the
+    traced graph's interpreter appends the node it was running to the message)."""
+    try:
+        return network_structure(model, example_input)
+    except ValueError as err:
+        raise ValueError(first_line(err)) from None
+
+
 def analyze(
     model: nn.Module,
     example_input: torch.Tensor,
@@ -87,6 +103,7 @@ def analyze(
     zeros: Zeros = "pruned",
     null_draws: int | None = None,
     null_seed: int = 0,
+    whole_network: bool = False,
     on_layer: OnLayer | None = None,
     progress: Callable[[Sequence[Layer]], Sequence[Layer]] | None = None,
 ) -> Analysis:
@@ -95,10 +112,13 @@ def analyze(
     ``zeros``: exact zeros are pruned weights (absent edges, as in a pruned checkpoint) or
     ordinary weights of magnitude 0. ``null_draws``: permutations per graph for the overlap's and
     NP's null (docs/science.md §4; 0 skips it; None: ``auto_draws``), from ``null_seed``.
+    ``whole_network``: also the network as one graph (§10); a forward pass the trace cannot
+    follow raises ``ValueError`` naming what stopped it, before any layer is analysed.
     ``on_layer`` sees each layer's full persistence as it is computed (to write or plot diagrams
     without keeping them); ``progress`` wraps the layer sequence (a progress bar).
     """
     found = probe(model, example_input)
+    structure = _structure(model, example_input) if whole_network else None
     pairs = list(_graphs(model, found.weights, zeros))
     graphs = [graph for graph, _ in pairs]
     global_max = network_w_max(graphs) if convention.w_max == "global" else None
@@ -110,6 +130,7 @@ def analyze(
         summaries.append(summarize(result, layer_null(result, convention, null.draws, null.seed)))
         if on_layer is not None:
             on_layer(result)
+    network = network_diagram(structure.graph(graphs), convention) if structure is not None else None
     return Analysis(
         convention=convention,
         graphs=graphs,
@@ -119,4 +140,5 @@ def analyze(
         global_max=global_max,
         null=null,
         n_weights=n_weights,
+        network=network,
     )

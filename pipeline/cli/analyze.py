@@ -40,7 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "examples:\n"
             "  python -m pipeline analyze --torchvision resnet50 --format csv\n"
             "  python -m pipeline analyze --model mypkg.nets:build --model-arg width=64 --input-shape 3,32,32\n"
-            "  python -m pipeline analyze --torchvision vit_b_16 --format h5 --output vit.h5 --figures figs"
+            "  python -m pipeline analyze --torchvision vit_b_16 --format h5 --output vit.h5 --figures figs\n"
+            "  python -m pipeline analyze --torchvision resnet18 --whole-network --format csv"
         ),
     )
     source = p.add_argument_group("the model")
@@ -75,6 +76,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         f"default {NullSettings().draws} for models of at most 10 M graph weights, else none)",
     )
     p.add_argument("--null-seed", type=int, default=NullSettings().seed, metavar="S", help="seed of the permutations")
+    p.add_argument(
+        "--whole-network",
+        action="store_true",
+        help="also the whole network as one graph (docs/science.md §10): a row of kind `network` and each graph's "
+        "part of its spanning forest; a forward pass the trace cannot follow stops with the reason",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--format", choices=(*FORMATS, "h5"), default="table")
     out.add_argument("--output", type=Path, metavar="FILE", help="write here instead of stdout (required for h5)")
@@ -236,11 +243,14 @@ def run_analyze(args: argparse.Namespace) -> None:
             zeros=args.zeros,
             null_draws=args.null_draws,
             null_seed=args.null_seed,
+            whole_network=args.whole_network,
             on_layer=writer.add if writer is not None else None,
             progress=_progress(not args.no_progress),
         )
         frame = result.frame()
         if writer is not None:
+            if result.network is not None:
+                writer.add_network(result.network)
             print(f"wrote {writer.finish(frame)}", file=sys.stderr)
     _note_empty(result, args.zeros)
     if args.figures:

@@ -139,6 +139,9 @@ def run_inspect(args: argparse.Namespace) -> None:
         if a.tree_kept is not None:
             null = "" if a.tree_kept_null_mean is None else f"  (null {a.tree_kept_null_mean:.3f}, docs/science.md §4)"
             print(f"  pruning    kept {a.tree_kept:.3f} of the previous tree's edges{null}")
+        if a.network_tree_kept is not None:
+            null = f"  (null {a.network_tree_kept_null_mean:.3f})" if a.network_tree_kept_null_mean is not None else ""
+            print(f"  network    kept {a.network_tree_kept:.3f} of the previous network forest's edges{null}")
         print(f"  provenance {a.code_revision}  {a.created}  {a.device}  {a.wall_seconds:.1f}s")
         print()
     sys.stdout.write(render(layer_summary(path), args.format))

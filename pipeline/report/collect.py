@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.prune.registry import DENSE
-from pipeline.store.record import EPOCH_TOPOLOGY, JobAccount, RunAttrs
-from pipeline.store.runfile import datasets_dict, diagram_attrs, open_checked, records_of, run_attrs
+from pipeline.store.record import EPOCH_TOPOLOGY, JobAccount, NetworkAttrs, RunAttrs
+from pipeline.store.runfile import datasets_dict, diagram_attrs, network_attrs, open_checked, records_of, run_attrs
 from pipeline.topology.null import NullInterval
 
 RUN_KEYS = ["arch", "dataset", "run_hash", "trial"]
@@ -31,12 +31,18 @@ EPOCH_QUANTITIES = tuple(q for q in EPOCH_TOPOLOGY if q != "np")
 """Per-epoch quantities besides NP (``store.record.EPOCH_TOPOLOGY``; NaN where not recorded)."""
 ACCOUNT = tuple(f.name for f in dataclasses.fields(JobAccount))
 """What the round's job cost (``RunAttrs``; missing in files written before it was recorded)."""
+NETWORK = tuple(f.name for f in dataclasses.fields(NetworkAttrs) if f.name not in ("layer", "kind"))
+"""The whole network's quantities (``NetworkSummary``), collected as ``network_<name>`` (NaN for a
+model without a network graph and in files before schema version 5)."""
+NETWORK_KEPT = tuple(f.name for f in dataclasses.fields(RunAttrs) if f.name.startswith("network_tree_kept"))
+"""What a pruning step kept of the previous round's network forest, and its null (``RunAttrs``)."""
 
 
 @dataclass
 class Collection:
     rounds: pd.DataFrame  # one row per (round file, method); eta_tau_params: η_τ in weights (conv: kernel params);
-    # tree_kept, tree_kept_params, np_retained: PRUNE_TIME; ACCOUNT; trained_as: the file's own method
+    # tree_kept, tree_kept_params, np_retained: PRUNE_TIME; network_<NETWORK>, NETWORK_KEPT: the whole network;
+    # ACCOUNT; trained_as: the file's own method
     layers: pd.DataFrame  # one row per (round file, method, layer graph)
     epochs: pd.DataFrame  # one row per (round file, method, epoch, layer graph or "total")
 
@@ -51,10 +57,10 @@ def collect(paths: Iterable[str | Path]) -> Collection:
     files = []
     for path in paths:
         with open_checked(path) as f, records_of(path):
-            files.append((path, run_attrs(f), diagram_attrs(f), datasets_dict(f["metrics"])))
+            files.append((path, run_attrs(f), diagram_attrs(f), network_attrs(f), datasets_dict(f["metrics"])))
     methods = sorted({attrs.method for _, attrs, *_ in files} - {DENSE}) or [DENSE]
     rounds, layers, epochs = [], [], []
-    for path, attrs, graphs, metrics in files:
+    for path, attrs, graphs, network, metrics in files:
         base = {key: attrs[key] for key in RUN_KEYS} | {"round": attrs.round, "file": str(path)}
         bounds = {name: g.np / g.normalized_np if g.normalized_np else np.nan for name, g in graphs.items()}
         kept_by_tree = sum(g.tree_params or g.tree_edges for g in graphs.values())
@@ -78,6 +84,8 @@ def collect(paths: Iterable[str | Path]) -> Collection:
                 }
                 | {"eta_tau_params": present / max(kept_by_tree, 1)}
                 | {key: np.nan if attrs[key] is None else attrs[key] for key in PRUNE_TIME}
+                | {f"network_{key}": np.nan if network is None else network[key] for key in NETWORK}
+                | {key: np.nan if attrs[key] is None else attrs[key] for key in NETWORK_KEPT}
                 | {key: attrs[key] for key in ACCOUNT}
                 | {"trained_as": attrs.method}
             )

@@ -18,8 +18,9 @@ import pandas as pd
 from pipeline.prune.registry import REFERENCE, get_method, registry
 from pipeline.report.collect import Collection
 from pipeline.report.registry import register_figure
-from pipeline.report.tables import accuracy_table, comparison_table, overlap_table, tree_kept_table
+from pipeline.report.tables import accuracy_table, comparison_table, network_table, overlap_table, tree_kept_table
 from pipeline.store import read_round
+from pipeline.topology.null import NullInterval
 
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
@@ -58,6 +59,10 @@ class PairData:
     @cached_property
     def tree_kept(self) -> pd.DataFrame:
         return tree_kept_table(self.collection)
+
+    @cached_property
+    def network(self) -> pd.DataFrame:
+        return network_table(self.collection)
 
 
 def _plotting() -> tuple[Any, Any]:
@@ -346,6 +351,20 @@ def comparison_figure(pair: PairData, path: Path) -> None:
     _save(fig, path)
 
 
+def _kept_against_null(ax: plt.Axes, table: pd.DataFrame, value: str) -> None:
+    """A share kept per method with its 95 % bootstrap band, and dotted in the method's colour
+    its permutation null's mean with the null's 95 % band (``<value>_null_*``)."""
+    _bands(ax, table, value, f"{value}_low", f"{value}_high")
+    mean, low, high = NullInterval.keys(value)[:3]
+    for name, rows in table.dropna(subset=[mean]).groupby("method", sort=False):
+        rows, color = rows.sort_values("compression"), _style(name)["color"]
+        ax.plot(rows["compression"], rows[mean], ls=":", color=color, lw=1)
+        ax.fill_between(rows["compression"], rows[low], rows[high], color=color, alpha=0.08, lw=0)
+    ax.text(
+        0.01, 0.01, "dotted: magnitude pruning of permuted weights (null, 95 %)", transform=ax.transAxes, fontsize=7
+    )
+
+
 @register_figure("tree_kept")
 def tree_kept_figure(pair: PairData, path: Path) -> None:
     """The share of the previous round's spanning-tree edges each pruning step kept, against
@@ -354,19 +373,30 @@ def tree_kept_figure(pair: PairData, path: Path) -> None:
     plt, _ = _plotting()
     table = pair.tree_kept
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
-    _bands(left, table, "tree_kept", "tree_kept_low", "tree_kept_high")
-    for name, rows in table.dropna(subset=["tree_kept_null_mean"]).groupby("method", sort=False):
-        rows, color = rows.sort_values("compression"), _style(name)["color"]
-        left.plot(rows["compression"], rows["tree_kept_null_mean"], ls=":", color=color, lw=1)
-        left.fill_between(
-            rows["compression"], rows["tree_kept_null_low"], rows["tree_kept_null_high"], color=color, alpha=0.08, lw=0
-        )
+    _kept_against_null(left, table, "tree_kept")
     left.set(ylabel="tree edges kept by the step", title=f"{pair.title}: previous round's spanning tree kept")
-    left.text(
-        0.01, 0.01, "dotted: magnitude pruning of permuted weights (null, 95 %)", transform=left.transAxes, fontsize=7
-    )
     left.legend(fontsize=8)
     _bands(right, table, "np_retained", "np_retained_low", "np_retained_high")
     right.axhline(1.0, color="grey", lw=1)
     right.set(ylabel="NP after / before the pruning step", title="NP kept by the pruning step (before retraining)")
+    _save(fig, path)
+
+
+@register_figure("network_tree_kept")
+def network_tree_kept_figure(pair: PairData, path: Path) -> None:
+    """The share of the previous round's whole-network spanning-forest edges each pruning step
+    kept (docs/science.md §10), beside the share of the layers' own trees (``tree_kept``), each
+    against what magnitude pruning of the permuted weights keeps (dotted, the null's 95 % band),
+    per method with 95 % bootstrap bands."""
+    plt, _ = _plotting()
+    network = pair.network
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
+    if network["network_tree_kept"].notna().any():
+        _kept_against_null(left, network, "network_tree_kept")
+        left.legend(fontsize=8)
+    else:
+        left.text(0.5, 0.5, "no whole-network forest kept: no network graph or no pruning round", ha="center")
+    left.set(ylabel="forest edges kept by the step", title=f"{pair.title}: previous round's network forest kept")
+    _kept_against_null(right, pair.tree_kept, "tree_kept")
+    right.set(title="the layers' own trees kept (tree_kept)")
     _save(fig, path)

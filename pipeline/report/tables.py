@@ -180,6 +180,32 @@ def tree_kept_table(collection: Collection) -> pd.DataFrame:
     return pd.concat([table, nulls, *parts], axis=1)
 
 
+NETWORK_COLUMNS = [
+    f"network_{name}"
+    for name in ("eta_tau", "eta_tau_params", "tree_edges", "layer_tree_edges", "components", "np", "normalized_np")
+]
+"""The whole network's quantities the ``network`` table shows (``collect.NETWORK``)."""
+NETWORK_KEPT_NULL = list(NullInterval.keys("network_tree_kept"))
+
+
+@register_table("network")
+def network_table(collection: Collection) -> pd.DataFrame:
+    """The whole network as one graph (docs/science.md §10) per pair, method and round, over the
+    rounds whose model has a network graph: η_τ (edges; weights and kernel parameters), its
+    forest's edges against the layers' own forests together, its components, NP and normalised
+    NP (means over trials); what each pruning step kept of the previous round's network forest
+    (``network_tree_kept``, with its interval and ``vs_imp``), against its permutation null
+    (means over trials of each trial's null; ``vs_null``: the share kept minus the null's mean,
+    with its interval over trials), beside the per-layer trees' ``tree_kept``."""
+    rounds = collection.rounds[collection.rounds["network_tree_edges"].notna()]
+    rounds = rounds.assign(vs_null=rounds["network_tree_kept"] - rounds["network_tree_kept_null_mean"])
+    table = compare(rounds, "network_tree_kept")
+    grouped = _grouped(rounds, ["arch", "dataset", "method", "round"])
+    means = grouped[[*NETWORK_COLUMNS, *NETWORK_KEPT_NULL]].mean().reset_index(drop=True)
+    parts = [_intervals(rounds, v) for v in ("network_tree_kept_params", "vs_null", "tree_kept")]
+    return pd.concat([table, means, *parts], axis=1)
+
+
 def _job_share(rounds: pd.DataFrame, jobs: set[str]) -> tuple[float, float]:
     """Rounds per job and the share of the jobs' recorded time (``allocation_s``) that no round
     of theirs spent working (``wall_seconds``), over ``jobs`` and every round they ran."""

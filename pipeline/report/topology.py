@@ -12,14 +12,18 @@ import pandas as pd
 
 from pipeline.data.registry import get_dataset_info
 from pipeline.report.published import published_eta
+from pipeline.store.record import SHARES, diagram_shares
 from pipeline.topology.conventions import ConvGraph
 from pipeline.topology.diagram import LayerPersistence, spanning_forest
 from pipeline.topology.eta import AGGREGATES as _AGGREGATE_KINDS
 from pipeline.topology.eta import EtaCount, aggregate, closed_form, counted
 from pipeline.topology.graphs import ConvLayer, Layer
+from pipeline.topology.network import NetworkPersistence, network_diagram, summarize_network
 from pipeline.topology.summary import LayerSummary, summarize
 
 if TYPE_CHECKING:
+    import torch
+
     from pipeline.models.probe import Skipped
 
 ETA_COLUMNS = ["layer", "kind", "m", "n", "weights", "tree_edges", "eta_tau"]
@@ -116,10 +120,18 @@ def eta_comparison(arch: str, dataset: str, dense_weights: list[dict[str, np.nda
     paper_agg = {r.layer: r for r in aggregate(list(paper.values()))}
     exact_agg = {r.layer: r for r in aggregate(list(exact_runs[0].values()))}
     conv_rows = [r for r in rows if r["kind"] == "conv" and r["tree_params"]]
+    # parameter level over every layer (Final): a dense layer's weights are its parameters
+    dense = [exact_runs[0][r["layer"]] for r in rows if r["kind"] != "conv"]
+    levels = {
+        "conv": (sum(r["params"] for r in conv_rows), sum(r["tree_params"] for r in conv_rows)),
+        "final": (
+            sum(r["params"] for r in conv_rows) + sum(d.weights for d in dense),
+            sum(r["tree_params"] for r in conv_rows) + sum(d.tree_edges for d in dense),
+        ),
+    }
     for name, row in exact_agg.items():
         p = paper_agg.get(name)
-        params = sum(r["params"] for r in conv_rows) if name == "conv" and conv_rows else None
-        tree_params = sum(r["tree_params"] for r in conv_rows) if params else None
+        params, tree_params = levels.get(name, (None, None)) if conv_rows else (None, None)
         rows.append(
             {
                 "layer": name,
@@ -132,18 +144,39 @@ def eta_comparison(arch: str, dataset: str, dense_weights: list[dict[str, np.nda
                 "published": published_eta(arch, dataset, info.family, name),
             }
         )
+    rows.append(_network_row(model, example_input(info.input_shape), layer_sets))
     integers = ["paper_m", "paper_n", "exact_m", "exact_n", "params"]
     frame = pd.DataFrame(rows).astype(dict.fromkeys(integers, "Int64") | {"published": "Float64"})
     return frame.assign(arch=arch, dataset=dataset)
 
 
+def _network_row(model: torch.nn.Module, x: torch.Tensor, layer_sets: Sequence[Sequence[Layer]]) -> dict:
+    """The whole network's η_τ (docs/science.md §10) beside the layers' aggregates: edges over the
+    network forest's edges, parameters over the distinct ones it uses (mean over the samples)."""
+    from pipeline.models.structure import network_structure  # here: it loads torch
+
+    structure = network_structure(model, x)
+    summaries = [summarize_network(network_diagram(structure.graph(layers))) for layers in layer_sets]
+    tree_params = float(np.mean([s.tree_params for s in summaries]))
+    first = summaries[0]
+    return {
+        "layer": "network",
+        "kind": "network",
+        "exact_eta_tau": first.eta_tau,
+        "params": first.params,
+        "tree_params": tree_params,
+        "exact_eta_tau_params": first.params / tree_params,
+    }
+
+
 ANALYSIS_COLUMNS = [
-    "layer", "kind", "shape", "m", "n", "weights", "tree_edges", "eta_tau", "params", "tree_params",
+    "layer", "kind", "shape", "m", "n", "vertices", "weights", "tree_edges", "eta_tau", "params", "tree_params",
     "eta_tau_params", "np", "normalized_np", "overlap", "overlap_null_mean", "overlap_null_low",
     "overlap_null_high", "overlap_percentile", "np_null_mean", "np_null_low", "np_null_high", "np_percentile",
     "bound", "log10_subset_chance", "alpha", "shared", "components", "w_max", "degenerate", "reason",
 ]  # fmt: skip
-"""Columns of ``python -m pipeline analyze``, in order (docs/science.md §2-§4)."""
+"""Columns of ``python -m pipeline analyze``, in order (docs/science.md §2-§4); with the whole
+network, each graph's part of its forest (``store.record.SHARES``) follows ``components``."""
 
 
 def _shape_text(shape: Sequence[int]) -> str:
@@ -151,11 +184,17 @@ def _shape_text(shape: Sequence[int]) -> str:
 
 
 def analysis_frame(
-    summaries: Sequence[LayerSummary], shapes: Mapping[str, Sequence[int]], skipped: Sequence[Skipped]
+    summaries: Sequence[LayerSummary],
+    shapes: Mapping[str, Sequence[int]],
+    skipped: Sequence[Skipped],
+    network: NetworkPersistence | None = None,
 ) -> pd.DataFrame:
     """One row per graph, the Conv / Dense / Recurrent / Final aggregates (ratios of sums; NP
-    summed), then every skipped parameter with its reason."""
-    rows = [{**asdict(s), "shape": _shape_text(shapes[s.layer])} for s in summaries]
+    summed), the whole ``network`` as a row of kind ``network`` (its quantities where a layer's
+    column applies; each graph's row gains its part of the network's forest), then every
+    skipped parameter with its reason."""
+    shares = diagram_shares(network)
+    rows = [{**asdict(s), "shape": _shape_text(shapes[s.layer]), **shares.get(s.layer, {})} for s in summaries]
     counts = [s.eta_count() for s in summaries]
     nps = {s.layer: s.np for s in summaries}
     kinds = {s.layer: s.kind for s in summaries}
@@ -170,7 +209,12 @@ def analysis_frame(
                 "np": sum(nps[name] for name in members),
             }
         )
+    if network is not None:
+        rows.append(asdict(summarize_network(network)))
     rows += [{"layer": s.name, "kind": "skipped", "shape": _shape_text(s.shape), "reason": s.reason} for s in skipped]
-    frame = pd.DataFrame.from_records(rows, columns=ANALYSIS_COLUMNS)
-    integers = ["m", "n", "weights", "tree_edges", "params", "tree_params", "alpha", "shared", "components"]
+    at = ANALYSIS_COLUMNS.index("components") + 1
+    columns = ANALYSIS_COLUMNS[:at] + (list(SHARES) if network else []) + ANALYSIS_COLUMNS[at:]
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    integers = ["m", "n", "vertices", "weights", "tree_edges", "params", "tree_params", "alpha", "shared", "components"]
+    integers += ["network_tree_edges"] if network else []
     return frame.astype({**dict.fromkeys(integers, "Int64"), "degenerate": "boolean"})

@@ -153,6 +153,14 @@ def test_checkpoints_state_dicts_and_whole_modules(capsys, tmp_path):
         (("--torchvision", "vit_b_16", "--model-arg", "image_size=100"), "vit_b_16: building it failed: Input shape"),
         (("--model", "tests.cli.data.user_model:not_a_module", "--input-shape", "1,8,8"), "built a dict, not a torch"),
         (("--checkpoint", "x.pt", "--model-arg", "a=1", "--input-shape", "3,8,8"), "a whole saved module takes none"),
+        (
+            ("--model", "tests.cli.data.user_model:branching", "--input-shape", "4", "--whole-network"),
+            "the model cannot be traced for its network graph: symbolically traced variables cannot be used as inputs",
+        ),
+        (
+            ("--model", "tests.cli.data.user_model:cumulative", "--input-shape", "4", "--whole-network"),
+            "the network graph has no rule for how units pass through 'cumsum'",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line(capsys, monkeypatch, argv, message):
@@ -179,6 +187,48 @@ def test_h5_holds_the_table_and_every_diagram_and_figures_are_drawn(capsys, tmp_
     assert not list(tmp_path.glob(".a.h5.partial*"))
     code, _, err = run(capsys, *model, "--figures", str(figures), "--layers", "nothing*")
     assert code == 2 and "no graph matches" in err
+
+
+def test_the_whole_network_is_one_row_more_and_each_graph_holds_its_part_of_the_network_forest(capsys):
+    """The FCN's layers chain 784 + 5 x 100 + 10 units into one connected graph: its forest has
+    1,293 edges, fewer than the layers' own forests together, and they share it out."""
+    model = ("--model", "pipeline.models:build_model", "--model-arg", "arch=fcn", "--model-arg", "dataset=mnist-5k")
+    code, out, err = run(capsys, *model, "--input-shape", "1,28,28", "--format", "csv", "--whole-network")
+    assert code == 0, err
+    frame = _frame(out)
+    graphs, network = frame[frame["kind"] == "linear"], frame[frame["kind"] == "network"]
+    kinds = frame["kind"].tolist()
+    assert len(network) == 1 and kinds.index("network") == kinds.index("skipped") - 1  # after the aggregates
+    row = network.iloc[0]
+    assert row["layer"] == "network" and row["vertices"] == 1294 and row["components"] == 1
+    assert row["tree_edges"] == 1293
+    assert row["weights"] == row["params"] == graphs["weights"].sum() and row["tree_params"] == 1293
+    assert row["eta_tau"] == pytest.approx(graphs["weights"].sum() / 1293) == row["eta_tau_params"]
+    assert 0 < row["normalized_np"] < 1 and pd.isna(row["overlap"]) and pd.isna(row["m"]) and pd.isna(row["shape"])
+    assert graphs["network_tree_edges"].sum() == 1293 < graphs["tree_edges"].sum()
+    assert graphs["network_tree_share"].sum() == pytest.approx(1.0)
+    assert ((graphs["own_tree_in_network"] > 0) & (graphs["own_tree_in_network"] <= 1)).all()
+    assert graphs["own_tree_in_network"].tolist() == pytest.approx(graphs["network_tree_edges"] / graphs["tree_edges"])
+    code, out, _ = run(capsys, *model, "--input-shape", "1,28,28", "--format", "csv", "--null-draws", "0")
+    plain = _frame(out)
+    assert "network" not in set(plain["kind"]) and "network_tree_edges" not in plain
+
+
+def test_h5_holds_the_network_diagram_beside_the_layers(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    out_file = tmp_path / "a.h5"
+    model = ("--model", "tests.cli.data.user_model:build", "--input-shape", "1,8,8")
+    code, _, err = run(capsys, *model, "--format", "h5", "--output", str(out_file), "--whole-network")
+    assert code == 0, err
+    with h5py.File(out_file) as f:
+        net = f["network"]
+        graphs = list(net["graphs"].asstr()[()])
+        assert graphs == list(f["diagrams"]) and net.attrs["layer"] == "network"
+        points = net.attrs["vertices"] - net.attrs["diagram_components"]
+        assert all(net[name].shape == (points,) for name in ("births", "deaths", "layers", "indices"))
+        assert set(net["layers"][()]) <= set(range(len(graphs))) and (net["births"][()] == 1).all()
+        layers = [name.decode() for name in f["table/layer"][:]]
+        assert "network" in layers and f["table/tree_edges"][layers.index("network")] == points
 
 
 def test_default_figures_draw_gate_blocks_too(capsys, tmp_path):

@@ -26,6 +26,7 @@ def test_round_then_inspect(tmp_path, capsys):
     assert main(["inspect", pruned]) == 0
     out = capsys.readouterr().out
     assert "round      1 (timp)" in out and "compression 1.25x" in out and "net.11.weight" in out
+    assert "network    kept 1.000 of the previous network forest's edges" in out  # within the layers' trees
 
     assert main(["inspect", dense, pruned, "--format", "csv"]) == 0
     table = pd.read_csv(io.StringIO(capsys.readouterr().out))

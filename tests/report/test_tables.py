@@ -1,13 +1,21 @@
 """The grid's tables on a hand-built collection (the workflow tests cover them end to end)."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.report.collect import Collection
+from pipeline.report.collect import Collection, collect
+from pipeline.report.figures import PairData
 from pipeline.report.registry import figures, tables
+from pipeline.report.tables import NETWORK_COLUMNS
+from pipeline.store import DiagramRecord, NetworkRecord, RoundData, write_round
 from pipeline.store.paths import CAPTION_DIR
+from pipeline.store.record import DiagramAttrs, NetworkAttrs, RunAttrs
+from pipeline.topology.null import NullInterval
 from pipeline.topology.overlap import chance_level, lower_bound
+from tests.fixtures import blank_record
 
 RUN = {"arch": "fcn", "dataset": "mnist-5k", "run_hash": "0123456789"}
 
@@ -127,3 +135,56 @@ def test_the_jobs_table_counts_rounds_per_job_and_the_share_a_packed_job_spent_s
     assert table.loc["imp", "rounds_per_job"] == 3 and table.loc["imp", "startup_share"] == pytest.approx(0.4)
     assert table.loc["timp", "rounds_per_job"] == 1 and table.loc["timp", "startup_share"] == pytest.approx(0.6)
     assert table.loc["imp", "attempts"] == 3
+
+
+def _round_file(folder, trial: int, method: str, round_index: int, network: bool, **attrs) -> Path:
+    """A round file of a one-layer model holding only what ``collect`` reads (no weights)."""
+    name = "fc.weight"
+    shares = {"network_tree_edges": 6, "network_tree_share": 1.0, "own_tree_in_network": 1.0} if network else {}
+    diagram = blank_record(DiagramAttrs, layer=name, tensor=name, size=12, weights=12, tree_edges=6, **shares)
+    summary = {"vertices": 9, "tree_edges": 6, "layer_tree_edges": 6, "components": 3, "np": 1.0 + trial}
+    summary |= {"eta_tau": 2.0, "eta_tau_params": 2.0 + trial, "normalized_np": 0.5, "w_max": float("nan")}
+    data = RoundData(
+        attrs=blank_record(RunAttrs, **RUN, method=method, trial=trial, round=round_index, compression=2.0, **attrs),
+        weights={},
+        masks={},
+        rewind={},
+        layer_attrs={},
+        trained_rest={},
+        rewind_rest={},
+        diagrams={name: DiagramRecord(np.ones(6), np.ones(6), np.arange(6), diagram)},
+        network=NetworkRecord(
+            np.ones(6), np.ones(6), np.zeros(6), np.arange(6), [name], blank_record(NetworkAttrs, **summary)
+        )
+        if network
+        else None,
+    )
+    return write_round(folder / f"t{trial}-{method}-{round_index}.h5", data)
+
+
+def test_the_network_table_sets_each_trials_forest_kept_against_its_own_null_beside_the_layers_trees(tmp_path):
+    def kept(trial: int, share: float, null: float) -> dict[str, float]:
+        values = {"network_tree_kept": share + trial / 10, "network_tree_kept_params": share, "tree_kept": 0.9}
+        nulls = dict(zip(NullInterval.keys("network_tree_kept"), (null, null - 0.1, null + 0.1, 100.0), strict=True))
+        return values | nulls
+
+    files = [
+        _round_file(tmp_path, t, method, k, True, **(kept(t, share, null) if k else {}))
+        for t in (0, 1)
+        for method, share, null in (("dense", 0.0, 0.0), ("imp", 0.6, 0.5), ("timp", 0.8, 0.5))
+        for k in ([0] if method == "dense" else [1])
+    ]
+    table = tables()["network"].make(collect(files))
+    assert table[["method", "round"]].values.tolist() == [["imp", 0], ["imp", 1], ["timp", 0], ["timp", 1]]
+    assert set(NETWORK_COLUMNS) | set(NullInterval.keys("network_tree_kept")) <= set(table.columns)
+    imp, timp = table.iloc[1], table.iloc[3]
+    assert imp["network_tree_kept"] == pytest.approx(0.65) and imp["network_tree_kept_null_mean"] == 0.5
+    assert imp["vs_null"] == pytest.approx(0.15) and imp["vs_null_low"] <= 0.15 <= imp["vs_null_high"]
+    assert timp["vs_imp"] == pytest.approx(0.2) and timp["tree_kept"] == pytest.approx(0.9)
+    assert imp["network_np"] == pytest.approx(1.5) and imp["network_eta_tau_params"] == pytest.approx(2.5)
+    assert np.isnan(table.iloc[0]["network_tree_kept"]) and table.iloc[0]["network_tree_edges"] == 6
+    without = [_round_file(tmp_path / "v4", 0, m, k, False) for m, k in (("dense", 0), ("imp", 1))]
+    assert tables()["network"].make(collect(without)).empty  # no network graph: no row
+    for name, chosen in (("with", files), ("without", without)):  # its figure draws either way
+        figures()["network_tree_kept"].make(PairData(collect(chosen)), tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
