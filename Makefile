@@ -40,3 +40,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_training
 	$(PY) -m benchmarks.bench_epochs
 	$(PY) -m benchmarks.bench_analyze --scipy
+	$(PY) -m benchmarks.bench_network
