@@ -28,7 +28,7 @@ from pipeline.topology import _kernels
 from pipeline.topology.conventions import PAPER, Convention, PrunedEdges
 from pipeline.topology.diagram import Diagram, effective_weight, layer_w_max, neural_persistence, spanning_forest
 from pipeline.topology.graphs import ConvLayer, Layer
-from pipeline.topology.mst import ConvForest
+from pipeline.topology.mst import ConvForest, SpanningForest
 from pipeline.topology.order import sort_desc
 
 
@@ -69,28 +69,18 @@ class NetworkGraph:
 
 
 @dataclass(frozen=True, eq=False)
-class NetworkForest:
+class NetworkForest(SpanningForest):
     """The network's maximum spanning forest, edge by edge in Kruskal's order.
 
     ``layer[e]`` is the position of edge e's layer graph in ``NetworkGraph.layers``,
     ``indices[e]`` the flat index into that graph's tensor of the weight behind it (a conv:
-    its kernel parameter; a gate block's offset included), ``deaths[e]`` its ``w'``.
+    its kernel parameter; a gate block's offset included), ``deaths[e]`` its ``w'``;
+    ``own_tree_edges[l]`` counts layer graph l's own forest, the candidates.
     """
 
     layer: np.ndarray
-    indices: np.ndarray
     deaths: np.ndarray
-    magnitudes: np.ndarray
-    n_vertices: int
     own_tree_edges: np.ndarray
-
-    @property
-    def n_edges(self) -> int:
-        return int(self.indices.size)
-
-    @property
-    def n_components(self) -> int:
-        return self.n_vertices - self.n_edges
 
     def per_layer(self, n_layers: int) -> np.ndarray:
         """Forest edges in each layer graph."""
@@ -136,7 +126,7 @@ def network_forest(
     own = np.array([p[0].size for p in parts], dtype=np.int64)
     if not parts or own.sum() == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return NetworkForest(empty, empty, np.zeros(0), np.zeros(0), graph.n_vertices, own)
+        return NetworkForest(empty, np.zeros(0), graph.n_vertices, empty, np.zeros(0), own)
     tails, heads, deaths, magnitudes, flat = (np.concatenate([p[i] for p in parts]) for i in range(5))
     # the edges lie in layer order, each layer's in its own order: a stable sort by w' is the total order
     order = np.argsort(-deaths, kind="stable")
@@ -144,7 +134,7 @@ def network_forest(
     size = np.ones(graph.n_vertices, dtype=np.int64)
     accepted = order[_kernels.kruskal_pairs(tails[order], heads[order], parent, size)]
     layer = np.searchsorted(np.cumsum(own), accepted, side="right")
-    return NetworkForest(layer, flat[accepted], deaths[accepted], magnitudes[accepted], graph.n_vertices, own)
+    return NetworkForest(flat[accepted], magnitudes[accepted], graph.n_vertices, layer, deaths[accepted], own)
 
 
 @dataclass(frozen=True, eq=False)
