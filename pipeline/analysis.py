@@ -19,9 +19,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pipeline.errors import first_line
 from pipeline.models.probe import PrunableWeight, Skipped, graphs_of, probe, weight_value
-from pipeline.models.structure import Structure, network_structure
+from pipeline.models.structure import network_structure
 from pipeline.report.topology import analysis_frame
 from pipeline.topology.conventions import PAPER, Convention
 from pipeline.topology.diagram import Diagram, LayerPersistence, layer_persistence, network_w_max
@@ -86,15 +85,6 @@ def _graphs(
             yield graph, shape
 
 
-def _structure(model: nn.Module, example_input: torch.Tensor) -> Structure:
-    """The network graph's placement of every layer; what stopped the trace as one line (the
-    traced graph's interpreter appends the node it was running to the message)."""
-    try:
-        return network_structure(model, example_input)
-    except ValueError as err:
-        raise ValueError(first_line(err)) from None
-
-
 def analyze(
     model: nn.Module,
     example_input: torch.Tensor,
@@ -118,7 +108,7 @@ def analyze(
     without keeping them); ``progress`` wraps the layer sequence (a progress bar).
     """
     found = probe(model, example_input)
-    structure = _structure(model, example_input) if whole_network else None
+    structure = network_structure(model, example_input) if whole_network else None
     pairs = list(_graphs(model, found.weights, zeros))
     graphs = [graph for graph, _ in pairs]
     global_max = network_w_max(graphs) if convention.w_max == "global" else None

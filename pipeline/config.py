@@ -278,11 +278,29 @@ def _check_torchvision(config: Config) -> None:
                 raise ConfigError(f"config key 'recipes.{key}': {err}") from None
 
 
+def _check_network(grid: GridConfig) -> None:
+    """A method that prunes by the whole network's tree (``gtimp``) needs every pair's model to
+    have a network graph (docs/science.md §10): traced here, before any job."""
+    needing = [name for name in grid.methods if "network_trees" in get_method(name).needs]
+    if not needing:
+        return
+    from pipeline.models.structure import check_network  # here: torch, only when such a method is asked for
+
+    for i, pair in enumerate(grid.pairs):
+        try:
+            check_network(*pair.split("/"))
+        except ValueError as err:
+            raise ConfigError(
+                f"config key 'grid.pairs[{i}]' = {pair!r}: {needing[0]!r} needs the whole network's graph: {err}"
+            ) from None
+
+
 def _check_config(config: Config) -> Config:
     _check_grid(config.grid)
     _check_launcher(config.launcher)
     _check_torchvision(config)
     _check_methods(config.grid)
+    _check_network(config.grid)
     for key, overrides in config.recipes.items():
         if not isinstance(overrides, Mapping):
             raise ConfigError(f"config key 'recipes.{key}' = {overrides!r}: expected a mapping of training keys")

@@ -94,13 +94,15 @@ class Round:
         return network_diagram(graph, self.spec.topology)
 
 
-def _structure(model: torch.nn.Module, x: torch.Tensor, name: str) -> Structure | None:
+def _structure(model: torch.nn.Module, x: torch.Tensor, weights: list[PrunableWeight], name: str) -> Structure | None:
     """The network graph's placement of every layer, or None (logged) where the trace stops."""
     try:
-        return network_structure(model, x)
+        structure = network_structure(model, x)
+        structure.check({w.name for w in weights})
     except ValueError as err:
         log.warning("%s: no whole-network topology: %s", name, first_line(err))
         return None
+    return structure
 
 
 def _check_previous(prev: RoundData, key: RoundKey, path: Path) -> None:
@@ -149,7 +151,7 @@ def prepare(config: Config, key: RoundKey) -> Round:
         data=data,
         masks={w.name: np.ones(w.shape, dtype=bool) for w in weights},
         start_state={k: v.detach().clone() for k, v in model.state_dict().items()},
-        structure=_structure(model, x, key.name),
+        structure=_structure(model, x, weights, key.name),
     )
 
 

@@ -16,7 +16,11 @@ from pipeline.runs import run_spec
             "'tv:vit_b_16/mnist-5k': tv:vit_b_16 cannot run on mnist-5k's 1x28x28 images: Input shape indivisible",
         ),
         ({"recipes": {"tv:resnt18": {"lr": 0.1}}}, "'recipes.tv:resnt18': no torchvision classifier 'resnt18'"),
-        ({"grid": {"methods": ["grasp"]}}, "'grid.methods[0]' = 'grasp': allowed values are ['imp', 'random',"),
+        ({"grid": {"methods": ["grasp"]}}, "'grid.methods[0]' = 'grasp': allowed values are ['gtimp', 'imp',"),
+        (
+            {"grid": {"pairs": ["tv:vit_b_16/cifar10"], "methods": ["gtimp"]}},
+            "'tv:vit_b_16/cifar10': 'gtimp' needs the whole network's graph: node cat: concatenation with a constant",
+        ),
         ({"grid": {"trials": 0}}, "'grid.trials' = 0: must be >= 1"),
         ({"pruning": {"rate": 1.5}}, "'pruning.rate' = 1.5: must be < 1"),
         ({"pruning": {"rewind": "epoch"}}, "'pruning.rewind' = 'epoch': must match"),

@@ -24,8 +24,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from torch import fx, nn
 
+from pipeline.data.registry import get_dataset_info
 from pipeline.errors import first_line
-from pipeline.models.probe import probing
+from pipeline.models.probe import probing, prunable_weights
+from pipeline.models.registry import build_model
 from pipeline.topology.graphs import Layer
 from pipeline.topology.network import NetworkGraph, Placement
 
@@ -66,11 +68,17 @@ class Structure:
     n_vertices: int
     ends: dict[str, tuple[np.ndarray, np.ndarray]]
 
-    def graph(self, layers: Sequence[Layer]) -> NetworkGraph:
-        """The layer graphs placed on the network's vertices (a gate block shares its tensor's)."""
-        missing = sorted({layer.tensor for layer in layers} - set(self.ends))
+    def check(self, tensors: set[str]) -> None:
+        """The weights with a layer graph must be exactly those the forward pass multiplies with."""
+        missing, unread = sorted(tensors - set(self.ends)), sorted(set(self.ends) - tensors)
         if missing:
             raise ValueError(f"the trace of the forward pass never used weight(s) {missing}")
+        if unread:
+            raise ValueError(f"weight(s) {unread} join units in the forward pass but have no layer graph")
+
+    def graph(self, layers: Sequence[Layer]) -> NetworkGraph:
+        """The layer graphs placed on the network's vertices (a gate block shares its tensor's)."""
+        self.check({layer.tensor for layer in layers})
         places = tuple(Placement(*self.ends[layer.tensor]) for layer in layers)
         return NetworkGraph(tuple(layers), places, self.n_vertices)
 
@@ -126,12 +134,14 @@ class _Units(fx.Interpreter):
         if isinstance(module, _MOVE_MODULES):
             return module(x)
         if isinstance(module, _PADS):
-            return self.padded(x, lambda t: module(t))
+            return self.padded(x, lambda t: F.pad(t, module.padding))  # zeros mark the new positions
         if isinstance(module, _POOLS):
             return self.pooled(x, module, out)
         if isinstance(module, _ADAPTIVE):
             return self.adaptive(x, out)
         if isinstance(module, nn.Linear | nn.Conv1d | nn.Conv2d | nn.RNNBase):
+            if isinstance(module, nn.RNNBase) and (len(n.args) > 1 or n.kwargs):
+                raise ValueError(f"layer {n.target!r}: a recurrent cell has a network graph from a zero initial state")
             return self.weighted(str(n.target), module, x, out)
         raise ValueError(
             f"the network graph has no rule for how units pass through {type(module).__name__} ({n.target})"
@@ -180,7 +190,7 @@ class _Units(fx.Interpreter):
             return self.recurrent(name, module, x, out)
         result = self.fresh(out.shape)
         if isinstance(module, nn.Linear):
-            if int(np.prod(x.shape[1:-1])) != 1:
+            if x.numel() != module.in_features:
                 raise ValueError(
                     f"layer {name!r}: a Linear applied at {tuple(x.shape[1:-1])} positions (tokens) is one graph "
                     "per position; the network graph reads it at one"
@@ -200,6 +210,8 @@ class _Units(fx.Interpreter):
         inputs join feature by feature and the hidden-to-hidden graph lives on the hidden units."""
         if module.num_layers != 1 or module.bidirectional or getattr(module, "proj_size", 0):
             raise ValueError(f"layer {name!r}: only one-layer, one-direction recurrent cells have a network graph")
+        if x.dim() != 3:
+            raise ValueError(f"layer {name!r}: a recurrent cell has a network graph on a batched sequence")
         steps = x.reshape(-1, x.shape[-1]) if module.batch_first else x.transpose(0, 1).reshape(-1, x.shape[-1])
         self.join(steps, steps[:1].expand_as(steps))
         hidden = self.fresh((module.hidden_size,))
@@ -251,6 +263,8 @@ def _move(self: _Units, n: fx.Node, key: Any, out: Any) -> Any:
     if key not in _MOVE_FUNCTIONS and key not in _MOVE_METHODS:
         return NotImplemented
     args, kwargs = _ids_args(self, n)
+    if isinstance(n.args[0], fx.Node) and self.units.get(n.args[0]) is None and key is not torch.cat:
+        raise ValueError(f"node {n.name}: {key if isinstance(key, str) else key.__name__} of a constant by units")
     if n.op == "call_method":
         return getattr(args[0], key)(*args[1:], **kwargs)
     if key is operator.getitem and not isinstance(args[0], torch.Tensor):
@@ -263,7 +277,7 @@ def _move(self: _Units, n: fx.Node, key: Any, out: Any) -> Any:
 def _elementwise(self: _Units, n: fx.Node, key: Any, out: Any) -> Any:
     if key not in _ELEMENTWISE and key not in _ELEMENTWISE_METHODS:
         return NotImplemented
-    operands = [self.units[a] for a in n.args if isinstance(a, fx.Node) and self.units.get(a) is not None]
+    operands = [self.units[a] for a in n.all_input_nodes if self.units.get(a) is not None]
     if len(operands) == 1:
         return operands[0].expand(out.shape).clone() if operands[0].shape != out.shape else operands[0]
     a, b = torch.broadcast_tensors(*operands)
@@ -289,16 +303,32 @@ def _reduce(self: _Units, n: fx.Node, key: Any, out: Any) -> Any:
 def network_structure(model: nn.Module, example_input: torch.Tensor) -> Structure:
     """Trace ``model`` and place its weights' graphs on the network's vertices (one example
     input of batch 1 fixes every size)."""
-    try:
-        traced = fx.symbolic_trace(model)
-    except Exception as err:  # the user's model: any failure is what stopped the trace
-        raise ValueError(f"the model cannot be traced for its network graph: {first_line(err)}") from err
-    units = _Units(traced)
     with probing(model):
-        units.run(example_input)
+        try:
+            traced = fx.symbolic_trace(model)
+        except Exception as err:  # the user's model: any failure is what stopped the trace
+            raise ValueError(f"the model cannot be traced for its network graph: {first_line(err)}") from err
+        units = _Units(traced)
+        try:
+            units.run(example_input)
+        except ValueError:
+            raise
+        except Exception as err:  # an operation the rules misread: one line, not a crash of the round
+            raise ValueError(f"the network graph cannot follow the forward pass: {first_line(err)}") from err
     none = np.zeros(0, dtype=np.int64)
     a, b = (np.concatenate([pair[side] for pair in units.joins] or [none]) for side in (0, 1))
     joined = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(units.count, units.count))
     n_vertices, labels = connected_components(joined, directed=False)
     ends = {name: (labels[i.long().numpy()], labels[o.long().numpy()]) for name, (i, o) in units.ends.items()}
     return Structure(int(n_vertices), ends)
+
+
+def check_network(arch: str, dataset: str) -> None:
+    """Trace ``arch`` for ``dataset`` with its weights on the meta device (no memory): a model
+    without a network graph fails here, in one line, before any job."""
+    info = get_dataset_info(dataset)
+    with torch.device("meta"):
+        model = build_model(arch, dataset)
+    x = torch.zeros(1, *info.input_shape, device="meta")
+    names = {w.name for w in prunable_weights(model, x)}
+    network_structure(model, x).check(names)

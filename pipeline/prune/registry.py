@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pipeline.models.probe import PrunableWeight
     from pipeline.prune.settings import PruningConfig
 
-Need = Literal["rewind", "rng", "model", "batch", "reference"]
+Need = Literal["rewind", "rng", "model", "batch", "reference", "network_trees"]
 """Inputs a method may ask for beyond the trained weights and current masks."""
 
 

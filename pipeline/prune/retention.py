@@ -171,6 +171,6 @@ def _network_null(before: NetworkPersistence, masks: Mapping[str, np.ndarray], d
             keep = np.zeros(values[name].size, dtype=bool)
             keep[top_k(values[name], min(counts[name], int(present[name].sum())), present[name])] = True
             new[name] = keep
-        forest = network_forest(graph.with_layers(layers))
+        forest = network_forest(graph.with_layers(layers), before.convention)  # the observed forest's scale
         out[d] = int(_kept(forest.layer, forest.indices, tensors, new).sum())
     return out

@@ -155,7 +155,10 @@ def _network_row(model: torch.nn.Module, x: torch.Tensor, layer_sets: Sequence[S
     network forest's edges, parameters over the distinct ones it uses (mean over the samples)."""
     from pipeline.models.structure import network_structure  # here: it loads torch
 
-    structure = network_structure(model, x)
+    try:
+        structure = network_structure(model, x)
+    except ValueError as err:  # a model without a network graph: its row says why
+        return {"layer": "network", "kind": "network", "reason": str(err)}
     summaries = [summarize_network(network_diagram(structure.graph(layers))) for layers in layer_sets]
     tree_params = float(np.mean([s.tree_params for s in summaries]))
     first = summaries[0]

@@ -70,7 +70,7 @@ class NetworkGraph:
 
 @dataclass(frozen=True, eq=False)
 class NetworkForest(SpanningForest):
-    """The network's maximum spanning forest, edge by edge in Kruskal's order.
+    """The network's maximum spanning forest, edge by edge in Kruskal's order (not by index).
 
     ``layer[e]`` is the position of edge e's layer graph in ``NetworkGraph.layers``,
     ``indices[e]`` the flat index into that graph's tensor of the weight behind it (a conv:
@@ -149,6 +149,7 @@ class NetworkPersistence:
     diagram: Diagram
     neural_persistence: float
     normalized: float
+    convention: Convention
 
 
 def network_diagram(graph: NetworkGraph, convention: Convention = PAPER) -> NetworkPersistence:
@@ -168,7 +169,7 @@ def network_diagram(graph: NetworkGraph, convention: Convention = PAPER) -> Netw
     value = neural_persistence(d, convention.p)
     offset = 1 if convention.normalizer == "vertices-1" else 2
     bound = (graph.n_vertices - offset) ** (1.0 / convention.p) if graph.n_vertices > offset else 0.0
-    return NetworkPersistence(graph, tree, forest, d, value, value / bound if bound else 0.0)
+    return NetworkPersistence(graph, tree, forest, d, value, value / bound if bound else 0.0, convention)
 
 
 def _present_params(layer: Layer) -> int:

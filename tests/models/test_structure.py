@@ -357,3 +357,38 @@ def test_what_has_no_network_graph_is_refused_in_one_line(case):
     with pytest.raises(ValueError, match=message) as err:
         network_structure(build(), torch.zeros(shape))
     assert "\n" not in str(err.value), str(err.value)
+
+
+class _Scaled(nn.Module):
+    """A parameter broadcast by a method of its own over the units: a constant, not units."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.p = nn.Parameter(torch.ones(1, 4))
+
+    def forward(self, x):
+        h = self.fc(x)
+        return h * self.p.expand_as(h)
+
+
+def test_a_constant_moved_by_units_and_padding_with_a_fill_value_are_read_right():
+    with pytest.raises(ValueError, match="expand_as of a constant by units"):
+        network_structure(_Scaled(), torch.zeros(1, 4))
+    padded = nn.Sequential(nn.ConstantPad2d(1, 3.0), nn.Conv2d(1, 2, 3))
+    structure = network_structure(padded, torch.zeros(1, 1, 4, 4))
+    inputs, _ = structure.ends["1.weight"]
+    assert len(set(inputs.tolist())) == 6 * 6  # 16 input units and 20 padded positions, none the same
+
+
+def test_a_recurrent_cell_from_a_given_state_is_refused():
+    class Seeded(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = nn.GRU(3, 5, batch_first=True)
+
+        def forward(self, x):
+            return self.rnn(x, torch.ones(1, 1, 5))[0]
+
+    with pytest.raises(ValueError, match="from a zero initial state"):
+        network_structure(Seeded(), torch.zeros(1, 4, 3))
