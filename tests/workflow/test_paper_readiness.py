@@ -16,7 +16,12 @@ def test_resnet20_and_vgg11_on_a_cifar10_fixture(tmp_path):
     write_config(
         tmp_path,
         {
-            "grid": {"pairs": ["resnet20/cifar10", "vgg11/cifar10"], "trials": 1, "rounds": 2},
+            "grid": {
+                "pairs": ["resnet20/cifar10", "vgg11/cifar10"],
+                "methods": ["imp", "timp"],
+                "trials": 1,
+                "rounds": 2,
+            },
             "data": {"root": "data", "verify_checksums": False},
             "training": {"epochs": 1, "batch_size": 50, "lr": 0.05, "threads": 2},
             "nulls": {"draws": 3},  # the null's path on convs; 100 draws cost minutes per VGG round on a CPU
