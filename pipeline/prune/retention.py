@@ -157,15 +157,17 @@ def _network_null(before: NetworkPersistence, masks: Mapping[str, np.ndarray], d
     tensors = [layer.tensor for layer in graph.layers]
     counts = {name: int(np.asarray(masks[name]).sum()) for name in set(tensors)}
     rngs = [stream(seed, layer.name, NETWORK) for layer in graph.layers]
+    present = {name: np.zeros(np.asarray(masks[name]).size, dtype=bool) for name in counts}
+    for layer in graph.layers:  # a permutation keeps every graph's present edges: once for all draws
+        present[layer.tensor][layer.offset : layer.offset + layer.weight.size] = (
+            True if layer.mask is None else layer.mask.ravel()
+        )
     out = np.empty(draws, dtype=np.int64)
     for d in range(draws):
         layers = [permuted(layer, rng) for layer, rng in zip(graph.layers, rngs, strict=True)]
         values = {name: np.zeros(np.asarray(masks[name]).size) for name in counts}
-        present = {name: np.zeros(np.asarray(masks[name]).size, dtype=bool) for name in counts}
         for layer in layers:
-            block = slice(layer.offset, layer.offset + layer.weight.size)
-            values[layer.tensor][block] = np.abs(layer.weight).ravel()
-            present[layer.tensor][block] = True if layer.mask is None else layer.mask.ravel()
+            values[layer.tensor][layer.offset : layer.offset + layer.weight.size] = np.abs(layer.weight).ravel()
         new = {}
         for name in counts:
             keep = np.zeros(values[name].size, dtype=bool)
