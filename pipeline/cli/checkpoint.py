@@ -1,13 +1,21 @@
-"""Reading model files for the command line: a state_dict, a checkpoint dict, a whole module.
+"""Reading model files for the command line: a state_dict, a checkpoint dict, a whole module,
+a safetensors file, a sharded safetensors directory (with its ``*.safetensors.index.json``).
 
-A file that does not fit the model is one line naming what is missing, unexpected or of
-another shape, never a traceback.
+Stored tensors are read one at a time (``Stored``): safetensors by name from their files, a
+torch file memory-mapped, so a model larger than memory is analysed with one weight in memory.
+A file that does not fit the model is one line naming what is missing, unexpected or of another
+shape, never a traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -24,6 +32,9 @@ def _exists(path: Path) -> None:
 def _read(path: Path, *, whole: bool) -> object:
     _exists(path)
     try:
+        if not whole:  # mapped, not read: a large file costs only the tensors looked at
+            with contextlib.suppress(RuntimeError):  # a legacy (non-zip) file cannot be mapped
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         return torch.load(path, map_location="cpu", weights_only=not whole)
     except Exception as err:  # a file torch cannot read: say which, not how torch failed inside
         hint = "; a whole saved module? then name no model" if not whole and "weights_only" in str(err).lower() else ""
@@ -56,23 +67,120 @@ def _listed(names: list[str]) -> str:
     return ", ".join(names[:_SHOWN]) + more
 
 
-def load_into(model: nn.Module, path: Path, label: str) -> None:
-    """Load a state_dict file into ``model``, or say in one line why it does not fit."""
-    state = load_state_dict(path)
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
+def _fit_problems(own: Mapping[str, tuple[int, ...]], theirs: Mapping[str, tuple[int, ...]]) -> list[str]:
+    missing = [k for k in own if k not in theirs]
+    unexpected = [k for k in theirs if k not in own]
     shapes = [
-        f"{k}: {tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the model"
-        for k in own
-        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
+        f"{k}: {theirs[k]} in the file, {own[k]} in the model" for k in own if k in theirs and theirs[k] != own[k]
     ]
     problems = [
         f"{len(missing)} missing ({_listed(missing)})" if missing else "",
         f"{len(unexpected)} unexpected ({_listed(unexpected)})" if unexpected else "",
         f"{len(shapes)} of another shape ({_listed(shapes)})" if shapes else "",
     ]
-    problems = [p for p in problems if p]
-    if problems:
-        raise ValueError(f"{path} does not fit {label}: " + "; ".join(problems))
-    model.load_state_dict(state)
+    return [p for p in problems if p]
+
+
+def load_into(model: nn.Module, path: Path, label: str) -> None:
+    """Load a model file (state_dict or safetensors) into ``model``, or say in one line why it
+    does not fit."""
+    stored = open_stored(path)
+    stored.check(model, label)
+    own = model.state_dict()
+    state = {own_name: stored.read(stored.alias[own_name]) for own_name in own if own_name in stored.alias}
+    model.load_state_dict(state, strict=False)
+
+
+@dataclass
+class Stored:
+    """The tensors of a model file, read one at a time by name: ``shapes`` as stored,
+    ``files`` (safetensors: the file holding each name) or ``state`` (a torch file, mapped).
+    ``alias`` maps the model's names to stored ones (a tied weight is stored once)."""
+
+    path: Path
+    shapes: dict[str, tuple[int, ...]]
+    files: dict[str, Path] | None = None
+    state: Mapping[str, torch.Tensor] | None = None
+    alias: dict[str, str] | None = None
+
+    def read(self, name: str) -> torch.Tensor:
+        if self.state is not None:
+            return self.state[name]
+        from safetensors import safe_open  # here: an optional extra, needed only for these files
+
+        with safe_open(self.files[name], framework="pt") as f:  # type: ignore[index]
+            return f.get_tensor(name)
+
+    def check(self, model: nn.Module, label: str) -> None:
+        """Refuse, in one line, a file that does not hold the model's tensors at their shapes;
+        a tensor the model ties to another (GPT-2's lm_head) may be stored once."""
+        own = {k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()}
+        first: dict[int, str] = {}
+        self.alias = {}
+        for name, t in model.state_dict(keep_vars=True).items():
+            known = first.setdefault(id(t), name)
+            self.alias[name] = name if name in self.shapes else self.alias.get(known, name)
+        theirs = dict(self.shapes)
+        for name, stored in self.alias.items():
+            if stored != name and stored in self.shapes:
+                theirs[name] = self.shapes[stored]
+        problems = _fit_problems(own, theirs)
+        if problems:
+            raise ValueError(f"{self.path} does not fit {label}: " + "; ".join(problems))
+
+    def values(self) -> Callable[[str], np.ndarray]:
+        """A stored tensor by the model's name, as float32 numpy (bfloat16 included)."""
+        alias = self.alias or {}
+        return lambda name: self.read(alias.get(name, name)).to(torch.float32).numpy()
+
+
+def _safetensors(path: Path) -> dict[str, Path]:
+    """Which file holds each tensor: one file, or a directory's index (``weight_map``) or files."""
+    if path.is_file():
+        files = [path]
+    else:
+        index = sorted(path.glob("*.safetensors.index.json"))
+        if index:
+            try:
+                weight_map = json.loads(index[0].read_text())["weight_map"]
+            except (ValueError, KeyError, TypeError) as err:
+                raise ValueError(f"{index[0]}: not a safetensors index with a weight_map ({err})") from None
+            return {name: path / file for name, file in weight_map.items()}
+        files = sorted(path.glob("*.safetensors"))
+        if not files:
+            raise FileNotFoundError(f"{path}: no *.safetensors file or *.safetensors.index.json in this directory")
+    try:
+        from safetensors import safe_open  # here: an optional extra, needed only for these files
+    except ImportError:
+        raise ValueError("reading .safetensors needs the safetensors package: pip install safetensors") from None
+    out = {}
+    for file in files:
+        try:
+            with safe_open(file, framework="pt") as f:
+                out.update(dict.fromkeys(f.keys(), file))
+        except Exception as err:  # a file safetensors cannot read: say which
+            raise ValueError(f"{file}: not a safetensors file ({first_line(err)})") from None
+    return out
+
+
+def open_stored(path: Path) -> Stored:
+    """A model file's tensors, to read one at a time: safetensors (a file, or a sharded
+    directory), or a torch state_dict / checkpoint dict (memory-mapped where the format allows)."""
+    if path.is_dir() or path.suffix == ".safetensors":
+        if not path.exists():
+            raise FileNotFoundError(f"no such model file: {path}")
+        files = _safetensors(path)
+        from safetensors import safe_open  # here: an optional extra; _safetensors checked it is there
+
+        shapes = {}
+        for file in sorted(set(files.values())):
+            _exists(file)
+            with safe_open(file, framework="pt") as f:
+                shapes.update({k: tuple(f.get_slice(k).get_shape()) for k in f.keys() if files.get(k) == file})  # noqa: SIM118
+        missing = [name for name in files if name not in shapes]
+        if missing:
+            raise ValueError(f"{path}: the index names tensors its files do not hold ({_listed(missing)})")
+        return Stored(path, shapes, files=files)
+    state = load_state_dict(path)
+    tensors = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    return Stored(path, {k: tuple(v.shape) for k, v in tensors.items()}, state=tensors)

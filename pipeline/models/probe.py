@@ -1,16 +1,20 @@
 """Find a model's prunable weights and the graphs they define, by a forward pass.
 
-Layers are found by module type (``Linear``, ``Conv1d``/``Conv2d`` with any groups and
-dilation, ``RNN``/``LSTM``/``GRU``, ``MultiheadAttention``), never by name; convolution input
-sizes are read by hooks during one forward pass on a dummy input, never kept in tables. Every
-other parameter is reported with the reason it is no graph. The result is plain numpy
-(``pipeline.topology`` layers).
+Weights are found by how the forward pass uses them: every linear or convolution operation
+whose weight operand follows a parameter, seen at torch's operator dispatch
+(``pipeline.models.uses``: ``F.linear``, GPT-2's transposed ``Conv1D``, functional and
+standardised convolutions, parts of packed projections). Module types add what an operation
+cannot say: gate blocks of ``RNN``/``LSTM``/``GRU`` and ``MultiheadAttention``'s q/k/v blocks;
+a module's weight is read by its module rule. Convolution input sizes are read during the pass,
+never kept in tables. Every other parameter is reported with the reason it is no graph. The
+result is plain numpy (``pipeline.topology`` layers).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -19,6 +23,7 @@ import torch
 from torch import nn
 
 from pipeline.errors import first_line
+from pipeline.models.uses import Recipe, Use, WeightUses
 from pipeline.topology.graphs import ConvGeometry, ConvLayer, DenseLayer, Layer, LayerKind, block_name
 
 _GATES = {"RNN": ("",), "GRU": ("r", "z", "n"), "LSTM": ("i", "f", "g", "o")}
@@ -29,19 +34,51 @@ _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm
 
 
 @dataclass(frozen=True)
-class PrunableWeight:
-    """One prunable weight tensor: its state_dict name and how it reads as graph(s).
+class Block:
+    """One graph inside a weight tensor: a ``shape`` matrix (outputs, inputs) read from the
+    tensor's flat indices ``offset`` on, row-major or ``transposed`` (stored as (inputs,
+    outputs)); a convolution's whole kernel. ``recipe``: how the forward pass computes the values
+    from stored tensors when it does not use them as stored (a standardised kernel)."""
 
-    ``gates`` names equal row blocks that are separate graphs (an LSTM's i/f/g/o, attention's
-    packed q/k/v). A 1-D convolution keeps its 3-D ``shape`` and reads as a 2-D one of height 1.
+    label: str
+    shape: tuple[int, ...]
+    offset: int = 0
+    transposed: bool = False
+    recipe: Recipe | None = None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def read(self, value: np.ndarray) -> np.ndarray:
+        """This block of a stored tensor (values or mask), shaped as the graph reads it."""
+        flat = value.reshape(-1)[self.offset : self.offset + self.size]
+        return flat.reshape(self.shape[::-1]).T if self.transposed else flat.reshape(self.shape)
+
+
+def row_blocks(shape: tuple[int, ...], labels: tuple[str, ...]) -> tuple[Block, ...]:
+    """Equal row blocks of a matrix (an LSTM's i/f/g/o, attention's packed q/k/v)."""
+    rows = shape[0] // len(labels)
+    return tuple(Block(label, (rows, *shape[1:]), g * rows * shape[1]) for g, label in enumerate(labels))
+
+
+@dataclass(frozen=True)
+class PrunableWeight:
+    """One prunable weight tensor: its state_dict name, ``shape`` as stored, and the graph(s) it
+    holds (``blocks``; the whole tensor as torch's layout when none are given). A 1-D
+    convolution keeps its 3-D shape and reads as a 2-D one of height 1.
     """
 
     name: str
     kind: LayerKind
     shape: tuple[int, ...]
     geometry: ConvGeometry | None = None
-    gates: tuple[str, ...] = ("",)
+    blocks: tuple[Block, ...] = ()
     is_output: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.blocks:
+            object.__setattr__(self, "blocks", (Block("", self.shape),))
 
 
 @dataclass(frozen=True)
@@ -112,28 +149,30 @@ def probing(model: nn.Module) -> Iterator[None]:
             m.training = training
 
 
-def _called_layers(
+def _forward(
     model: nn.Module, example_input: torch.Tensor
-) -> tuple[list[tuple[str, tuple[int, ...] | None]], dict[str, str]]:
-    """Graph-bearing modules in the order the forward pass first calls them, and the input size
-    problems of those that cannot be read as one graph."""
+) -> tuple[list[tuple[str, tuple[int, ...] | None, int]], dict[str, str], WeightUses]:
+    """One forward pass: graph-bearing modules in the order it first calls them (with the
+    dispatch clock then), the input size problems of those that cannot be read as one graph,
+    and every operation's weight use."""
     names = {module: name for name, module in model.named_modules()}
     sizes: dict[str, tuple[int, ...] | None] = {}
-    order: list[str] = []
+    order: list[tuple[str, int]] = []
     problems: dict[str, str] = {}
+    uses = WeightUses(model)
 
     def hook(module: nn.Module, inputs: tuple, kwargs: dict) -> None:
         name = names[module]
         size = _input_size(module, inputs, kwargs)
         if name not in sizes:
             sizes[name] = size
-            order.append(name)
+            order.append((name, uses.clock))
         elif sizes[name] != size:
             problems[name] = f"applied to inputs of sizes {sizes[name]} and {size}: one module, several graphs"
 
     handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for m in model.modules() if isinstance(m, _GRAPHS)]
     try:
-        with probing(model):
+        with probing(model), uses:
             model(example_input)
     except Exception as err:  # the user's model: any failure means the input does not fit it
         shape = tuple(example_input.shape)
@@ -141,7 +180,7 @@ def _called_layers(
     finally:
         for h in handles:
             h.remove()
-    return [(name, sizes[name]) for name in order], problems
+    return [(name, sizes[name], clock) for name, clock in order], problems, uses
 
 
 def _weights_of(name: str, module: nn.Module, size: tuple[int, ...] | None) -> list[PrunableWeight]:
@@ -152,25 +191,24 @@ def _weights_of(name: str, module: nn.Module, size: tuple[int, ...] | None) -> l
     if isinstance(module, nn.Linear):
         return [PrunableWeight(prefix + "weight", "linear", tuple(module.weight.shape))]
     if isinstance(module, nn.MultiheadAttention):
-        packed = module.in_proj_weight is not None
-        inputs = (
-            [PrunableWeight(prefix + "in_proj_weight", "linear", tuple(module.in_proj_weight.shape), gates=_QKV)]
-            if packed
-            else [
+        if module.in_proj_weight is not None:
+            packed = tuple(module.in_proj_weight.shape)
+            inputs = [PrunableWeight(prefix + "in_proj_weight", "linear", packed, blocks=row_blocks(packed, _QKV))]
+        else:
+            inputs = [
                 PrunableWeight(f"{prefix}{q}_proj_weight", "linear", tuple(getattr(module, f"{q}_proj_weight").shape))
                 for q in _QKV
             ]
-        )
         return [*inputs, PrunableWeight(prefix + "out_proj.weight", "linear", tuple(module.out_proj.weight.shape))]
     gates = _GATES[module.mode if module.mode in _GATES else "RNN"]
     out = []
     for pname, param in module.named_parameters(recurse=False):
+        shape = tuple(param.shape)
         if pname.startswith(("weight_ih", "weight_hr")):
-            out.append(
-                PrunableWeight(prefix + pname, "linear", tuple(param.shape), gates=gates if "ih" in pname else ("",))
-            )
+            blocks = row_blocks(shape, gates if "ih" in pname else ("",))
+            out.append(PrunableWeight(prefix + pname, "linear", shape, blocks=blocks))
         elif pname.startswith("weight_hh"):
-            out.append(PrunableWeight(prefix + pname, "recurrent", tuple(param.shape), gates=gates))
+            out.append(PrunableWeight(prefix + pname, "recurrent", shape, blocks=row_blocks(shape, gates)))
     return out
 
 
@@ -178,7 +216,7 @@ _BIAS = re.compile(r"bias|in_proj_bias|bias_(ih|hh)_l\d+(_reverse)?")
 _UNSUPPORTED = (nn.Conv3d, nn.modules.conv._ConvTransposeNd)
 
 
-def _skip_reason(owner: nn.Module, pname: str, problem: str | None) -> str:
+def _skip_reason(owner: nn.Module, pname: str, problem: str | None, ops: set[str] | None) -> str:
     if _BIAS.fullmatch(pname):
         return "bias: shifts a vertex, not an edge between two"
     if problem is not None:
@@ -191,8 +229,11 @@ def _skip_reason(owner: nn.Module, pname: str, problem: str | None) -> str:
         return f"{type(owner).__name__}: no graph of this kind here yet (Conv1d and Conv2d are)"
     if isinstance(owner, _GRAPHS):
         return f"{type(owner).__name__} not called by the forward pass on this input"
+    if not ops:
+        return f"a parameter of {type(owner).__name__} that the forward pass does not use on this input"
     return (
-        f"a parameter of {type(owner).__name__} that no supported layer type (Linear, Conv1d/2d, RNN, attention) uses"
+        f"a parameter of {type(owner).__name__} used by {', '.join(sorted(ops))}: "
+        "no linear or convolution operation, no edges between two"
     )
 
 
@@ -214,25 +255,73 @@ def weight_tensor(model: nn.Module, name: str) -> torch.Tensor:
     return getattr(model.get_submodule(owner_name), attr)
 
 
+def _from_uses(name: str, shape: tuple[int, ...], uses: list[Use]) -> PrunableWeight | str:
+    """One parameter's graphs from the operations that used it, or why they are none: used
+    twice at different sizes, as overlapping parts, or in a form no graph reads."""
+    problems = [u.problem for u in uses if u.problem]
+    if problems:
+        return problems[0]
+    if len({u.kind for u in uses}) > 1:
+        return "used by both a matrix product and a convolution"
+    reads: dict[tuple, Use] = {}
+    for u in uses:
+        first = reads.setdefault((u.offset, u.shape, u.transposed), u)
+        if first.geometry != u.geometry:
+            sizes = " and ".join(str(g.input_size) for g in (first.geometry, u.geometry) if g is not None)
+            return f"applied to inputs of sizes {sizes}: one weight, several graphs"
+    parts = sorted(reads.values(), key=lambda u: u.offset)
+    if any(a.offset + int(np.prod(a.shape)) > b.offset for a, b in itertools.pairwise(parts)):
+        return "used as overlapping parts by different operations"
+    whole = len(parts) == 1 and int(np.prod(parts[0].shape)) == int(np.prod(shape))
+    blocks = tuple(
+        Block("" if whole else _part_label(u, shape), u.shape, u.offset, u.transposed, u.recipe) for u in parts
+    )
+    kind = "conv" if uses[0].kind == "conv" else "linear"
+    return PrunableWeight(name, kind, shape, uses[0].geometry, blocks)  # type: ignore[arg-type]
+
+
+def _part_label(use: Use, shape: tuple[int, ...]) -> str:
+    """A part of a stored matrix: its rows when it is whole rows, else its flat indices."""
+    size, cols = int(np.prod(use.shape)), int(np.prod(shape[1:]))
+    if not use.transposed and use.offset % cols == 0 and size % cols == 0:
+        return f"rows {use.offset // cols}:{(use.offset + size) // cols}"
+    return f"{use.offset}:{use.offset + size}"
+
+
 def probe(model: nn.Module, example_input: torch.Tensor) -> Probe:
     """Every parameter of ``model``: graph weights in forward-execution order (the last is the
     output layer), and the rest with the reason each is not a graph. A tensor shared by several
     layers is analysed once, as the first the forward pass calls."""
-    called, problems = _called_layers(model, example_input)
-    weights: list[PrunableWeight] = []
-    for name, size in called:
+    called, problems, seen = _forward(model, example_input)
+    found: list[tuple[int, PrunableWeight]] = []
+    for name, size, clock in called:
         if name in problems:
             continue
         try:
-            weights += _weights_of(name, model.get_submodule(name), size)
+            found += [(clock, w) for w in _weights_of(name, model.get_submodule(name), size)]
         except (NotImplementedError, ValueError) as err:
             problems[name] = str(err)
     claimed: dict[int, str] = {}
-    for w in list(weights):
+    for clock, w in list(found):
         ids = [id(p) for p in _underlying(model, w.name)]
         if ids[0] in claimed:
-            weights.remove(w)
+            found.remove((clock, w))
         claimed.update((i, claimed.get(i, w.name)) for i in ids)
+    params = dict(model.named_parameters())
+    unread: dict[str, str] = {}
+    by_param: dict[str, list[Use]] = {}
+    refused = {id(q) for owner in problems for q in model.get_submodule(owner).parameters(recurse=False)}
+    for use in seen.uses:  # a module whose own rule refused it keeps that reason
+        if id(params[use.param]) not in claimed and id(params[use.param]) not in refused:
+            by_param.setdefault(use.param, []).append(use)
+    for name, uses in by_param.items():
+        weight = _from_uses(name, tuple(params[name].shape), uses)
+        if isinstance(weight, str):
+            unread[name] = weight
+        else:
+            found.append((uses[0].order, weight))
+            claimed[id(params[name])] = name
+    weights = [w for _, w in sorted(found, key=lambda pair: pair[0])]
     if weights:
         weights[-1] = PrunableWeight(**{**weights[-1].__dict__, "is_output": True})
     graphs = {w.name for w in weights}
@@ -245,9 +334,11 @@ def probe(model: nn.Module, example_input: torch.Tensor) -> Probe:
             continue
         if id(param) in claimed:
             reason, unreadable = f"the same tensor as {claimed[id(param)]}: analysed once, there", False
+        elif name in unread:
+            reason, unreadable = f"a linear or convolution operation uses it, but {unread[name]}", True
         else:
             owner = model.get_submodule(owner_name)
-            reason = _skip_reason(owner, pname, problems.get(owner_name))
+            reason = _skip_reason(owner, pname, problems.get(owner_name), seen.other_ops.get(name))
             unreadable = not _BIAS.fullmatch(pname) and (owner_name in problems or isinstance(owner, _UNSUPPORTED))
         skipped.append(Skipped(name, tuple(param.shape), reason, unreadable))
     return Probe(weights, skipped)
@@ -274,29 +365,35 @@ def prunable_weights(model: nn.Module, example_input: torch.Tensor) -> list[Prun
     return found.weights
 
 
-def graphs_of(weight: PrunableWeight, value: np.ndarray, mask: np.ndarray | None = None) -> list[Layer]:
-    """The graph(s) of one prunable weight; a gated recurrent matrix gives one per gate block."""
+def graphs_of(
+    weight: PrunableWeight,
+    value: np.ndarray,
+    mask: np.ndarray | None = None,
+    lookup: Callable[[str], torch.Tensor] | None = None,
+) -> list[Layer]:
+    """The graph(s) of one prunable weight: one per block (a gated recurrent matrix: one per gate
+    block), values as the forward pass uses them (``lookup``: other stored tensors a computed
+    block reads, when not the probed model's)."""
     if tuple(value.shape) != weight.shape:
         raise ValueError(f"weight {weight.name!r}: got shape {value.shape}, expected {weight.shape}")
-    if weight.kind == "conv":
+    graphs: list[Layer] = []
+    for b in weight.blocks:
+        used = b.read(value) if b.recipe is None else _computed(b.recipe, value, lookup)
+        part = None if mask is None else b.read(mask)
+        name = block_name(weight.name, b.label) if b.label else weight.name
+        if weight.kind != "conv":
+            graphs.append(DenseLayer(name, used, part, kind=weight.kind, offset=b.offset, transposed=b.transposed))
+            continue
         assert weight.geometry is not None
-        if value.ndim == 3:  # a 1-D convolution: height 1, the same flat indices
-            value = value[:, :, None, :]
-            mask = None if mask is None else mask[:, :, None, :]
-        return [ConvLayer(weight.name, value, weight.geometry, mask)]
-    if weight.gates == ("",):
-        return [DenseLayer(weight.name, value, mask, kind=weight.kind)]
-    rows = value.shape[0] // len(weight.gates)
-    return [
-        DenseLayer(
-            block_name(weight.name, gate),
-            value[g * rows : (g + 1) * rows],
-            None if mask is None else mask[g * rows : (g + 1) * rows],
-            kind=weight.kind,
-            offset=g * rows * value.shape[1],
-        )
-        for g, gate in enumerate(weight.gates)
-    ]
+        if used.ndim == 3:  # a 1-D convolution: height 1, the same flat indices
+            used, part = used[:, :, None, :], None if part is None else part[:, :, None, :]
+        graphs.append(ConvLayer(name, used, weight.geometry, part))
+    return graphs
+
+
+def _computed(recipe: Recipe, value: np.ndarray, lookup: Callable[[str], torch.Tensor] | None) -> np.ndarray:
+    """A block's values as the forward pass computes them from the stored ``value``."""
+    return recipe(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)), lookup).to(torch.float32).numpy()
 
 
 def network_graphs(

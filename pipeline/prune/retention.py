@@ -55,7 +55,7 @@ def trees_of(results: Sequence[LayerPersistence]) -> dict[str, np.ndarray]:
 
     parts: dict[str, list[np.ndarray]] = {}
     for p in results:
-        tree = p.tree.used_params if isinstance(p.tree, ConvForest) else p.layer.offset + np.unique(p.tree.indices)
+        tree = p.tree.used_params if isinstance(p.tree, ConvForest) else np.unique(p.layer.stored(p.tree.indices))
         parts.setdefault(p.layer.tensor, []).append(tree)
     return {name: np.unique(np.concatenate(trees)) for name, trees in parts.items()}
 
@@ -78,7 +78,7 @@ def tree_retention(
     np_before = dict.fromkeys(edges, 0.0)
     np_after = dict.fromkeys(edges, 0.0)
     for p in before:  # the tree is each graph's present-weight forest, flat indices into its tensor
-        edges[p.layer.tensor].append(p.layer.offset + p.tree.indices)
+        edges[p.layer.tensor].append(p.layer.stored(p.tree.indices))
         np_before[p.layer.tensor] += p.neural_persistence
     for p in after:
         np_after[p.layer.tensor] += p.neural_persistence
@@ -159,15 +159,13 @@ def _network_null(before: NetworkPersistence, masks: Mapping[str, np.ndarray], d
     rngs = [stream(seed, layer.name, NETWORK) for layer in graph.layers]
     present = {name: np.zeros(np.asarray(masks[name]).size, dtype=bool) for name in counts}
     for layer in graph.layers:  # a permutation keeps every graph's present edges: once for all draws
-        present[layer.tensor][layer.offset : layer.offset + layer.weight.size] = (
-            True if layer.mask is None else layer.mask.ravel()
-        )
+        present[layer.tensor][layer.block] = True if layer.mask is None else layer.in_stored_order(layer.mask)
     out = np.empty(draws, dtype=np.int64)
     for d in range(draws):
         layers = [permuted(layer, rng) for layer, rng in zip(graph.layers, rngs, strict=True)]
         values = {name: np.zeros(np.asarray(masks[name]).size) for name in counts}
         for layer in layers:
-            values[layer.tensor][layer.offset : layer.offset + layer.weight.size] = np.abs(layer.weight).ravel()
+            values[layer.tensor][layer.block] = layer.in_stored_order(np.abs(layer.weight))
         new = {}
         for name in counts:
             keep = np.zeros(values[name].size, dtype=bool)

@@ -1,6 +1,7 @@
 """The HDF5 file of ``python -m pipeline analyze --format h5``: the table and every diagram.
 
-Layout: root attributes (format, convention, model, input shape, complete); ``/table`` one
+Layout: root attributes (format, convention, model, input shape, seed of the random weights,
+``zeros_pruned``: exact zeros read as pruned weights, complete); ``/table`` one
 dataset per column of the printed table; ``/diagrams/<graph name>`` with ``deaths`` and
 ``indices`` (flat indices into the named parameter) and the diagram's attributes; with
 ``--whole-network``, ``/network`` as in a round file (docs/hdf5-schema.md: births, deaths, each
@@ -55,7 +56,8 @@ class AnalysisFile:
     def add_network(self, result: NetworkPersistence) -> None:
         write_network(self.file.create_group("network", track_order=True), NetworkRecord.of(result))
 
-    def finish(self, table: pd.DataFrame) -> Path:
+    def finish(self, table: pd.DataFrame, attrs: dict[str, int | str] | None = None) -> Path:
+        self.file.attrs.update(attrs or {})
         group = self.file.create_group("table", track_order=True)
         for column in table.columns:
             values = table[column]

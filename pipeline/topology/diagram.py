@@ -84,7 +84,7 @@ def diagram(
         raise ValueError(f"layer {layer.name!r}: w_max {scale} is below the layer's largest weight")
     return Diagram(
         deaths=np.minimum(deaths, 1.0),
-        indices=forest.indices + layer.offset,
+        indices=layer.stored(forest.indices),
         n_vertices=forest.n_vertices,
         n_essential=forest.n_components if convention.essential else 0,
         w_max=scale,

@@ -94,9 +94,11 @@ def tensor_of(graph: str) -> str:
 class DenseLayer:
     """A complete bipartite layer: ``weight`` is (outputs n, inputs m), torch's layout.
 
-    ``offset`` is the flat index of ``weight[0, 0]`` inside the parameter tensor it came from
-    (non-zero for one gate block of a recurrent matrix), so that edge indices are always flat
-    indices into the stored parameter.
+    The graph's weights are the flat indices ``offset .. offset + size - 1`` of the parameter
+    tensor it came from (``offset`` non-zero for one gate block of a recurrent matrix), read
+    row-major as ``weight`` or, ``transposed``, as its transpose: a tensor stored as (inputs,
+    outputs), like GPT-2's ``Conv1D``. ``stored`` turns the graph's flat indices into the
+    tensor's, so edge indices always name the stored parameter.
     """
 
     name: str
@@ -104,6 +106,7 @@ class DenseLayer:
     mask: np.ndarray | None = None
     kind: LayerKind = "linear"
     offset: int = 0
+    transposed: bool = False
 
     def __post_init__(self) -> None:
         weight = np.asarray(self.weight)
@@ -132,6 +135,21 @@ class DenseLayer:
     def n_weights(self) -> int:
         """Present edges: all weights, or the unmasked ones."""
         return int(self.weight.size if self.mask is None else self.mask.sum())
+
+    @property
+    def block(self) -> slice:
+        """The flat indices of the stored tensor this graph's weights occupy."""
+        return slice(self.offset, self.offset + self.weight.size)
+
+    def stored(self, flat: np.ndarray) -> np.ndarray:
+        """Flat indices into ``weight`` as flat indices into the stored tensor."""
+        if not self.transposed:
+            return flat + self.offset
+        return self.offset + (flat % self.m) * self.n + flat // self.m
+
+    def in_stored_order(self, values: np.ndarray) -> np.ndarray:
+        """An array shaped like ``weight``, flattened in the stored tensor's order (``block``)."""
+        return (values.T if self.transposed else values).ravel()
 
 
 @dataclass(frozen=True, eq=False)
@@ -170,6 +188,16 @@ class ConvLayer:
     def offset(self) -> int:
         """Kernel parameter indices are already flat indices into the whole weight."""
         return 0
+
+    @property
+    def block(self) -> slice:
+        return slice(0, self.weight.size)
+
+    def stored(self, flat: np.ndarray) -> np.ndarray:
+        return flat
+
+    def in_stored_order(self, values: np.ndarray) -> np.ndarray:
+        return values.ravel()
 
     @property
     def tensor(self) -> str:

@@ -122,7 +122,7 @@ def network_forest(
     for k, (layer, place) in enumerate(zip(graph.layers, graph.placements, strict=True)):
         tails, heads, magnitudes, flat = _layer_edges(layer, pruned)
         deaths = np.zeros(magnitudes.size) if scales[k] == 0.0 else np.minimum(magnitudes / scales[k], 1.0)
-        parts.append((place.inputs[tails], place.outputs[heads], deaths, magnitudes, flat + layer.offset, k))
+        parts.append((place.inputs[tails], place.outputs[heads], deaths, magnitudes, layer.stored(flat), k))
     own = np.array([p[0].size for p in parts], dtype=np.int64)
     if not parts or own.sum() == 0:
         empty = np.zeros(0, dtype=np.int64)

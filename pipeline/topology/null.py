@@ -131,8 +131,7 @@ def retention_null(graphs: Sequence[LayerPersistence], size: int, kept: int, dra
     values = np.zeros(size)
     present = np.zeros(size, dtype=bool)
     for g in graphs:
-        block = slice(g.layer.offset, g.layer.offset + g.layer.weight.size)
-        present[block] = True if g.layer.mask is None else g.layer.mask.ravel()
+        present[g.layer.block] = True if g.layer.mask is None else g.layer.in_stored_order(g.layer.mask)
     if kept >= present.sum():  # nothing pruned (a classifier left alone): every tree keeps all its edges
         return np.full(draws, sum(g.tree.n_edges for g in graphs), dtype=np.int64)
     rngs = [stream(seed, g.layer.name, RETENTION) for g in graphs]
@@ -141,8 +140,8 @@ def retention_null(graphs: Sequence[LayerPersistence], size: int, kept: int, dra
         trees = []
         for g, rng in zip(graphs, rngs, strict=True):
             layer = permuted(g.layer, rng)
-            values[g.layer.offset : g.layer.offset + layer.weight.size] = np.abs(layer.weight).ravel()
-            trees.append(layer.offset + spanning_forest(layer).indices)  # a conv: one per copy
+            values[layer.block] = layer.in_stored_order(np.abs(layer.weight))
+            trees.append(layer.stored(spanning_forest(layer).indices))  # a conv: one per copy
         tree = np.concatenate(trees) if trees else np.zeros(0, dtype=np.int64)
         mask = np.zeros(size, dtype=bool)
         mask[top_k(values, kept, present)] = True
