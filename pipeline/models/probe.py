@@ -216,8 +216,8 @@ _BIAS = re.compile(r"bias|in_proj_bias|bias_(ih|hh)_l\d+(_reverse)?")
 _UNSUPPORTED = (nn.Conv3d, nn.modules.conv._ConvTransposeNd)
 
 
-def _skip_reason(owner: nn.Module, pname: str, problem: str | None, ops: set[str] | None) -> str:
-    if _BIAS.fullmatch(pname):
+def _skip_reason(owner: nn.Module, bias: bool, problem: str | None, ops: set[str] | None) -> str:
+    if bias:
         return "bias: shifts a vertex, not an edge between two"
     if problem is not None:
         return problem
@@ -288,11 +288,24 @@ def _part_label(use: Use, shape: tuple[int, ...]) -> str:
     return f"{use.offset}:{use.offset + size}"
 
 
-def probe(model: nn.Module, example_input: torch.Tensor) -> Probe:
-    """Every parameter of ``model``: graph weights in forward-execution order (the last is the
-    output layer), and the rest with the reason each is not a graph. A tensor shared by several
-    layers is analysed once, as the first the forward pass calls."""
-    called, problems, seen = _forward(model, example_input)
+Reading = dict[str, tuple[int, "PrunableWeight | str"]]
+"""Per parameter: when the forward pass first used it in an operation, and its graphs or why none."""
+
+
+def _read_uses(seen: WeightUses, params: dict[str, nn.Parameter], refused: set[int]) -> Reading:
+    """Per parameter the forward pass used in linear or convolution operations: when it first
+    did, and its graphs or why they are none (a module whose own rule refused it keeps that)."""
+    by_param: dict[str, list[Use]] = {}
+    for use in seen.uses:
+        if id(params[use.param]) not in refused:
+            by_param.setdefault(use.param, []).append(use)
+    return {name: (uses[0].order, _from_uses(name, tuple(params[name].shape), uses)) for name, uses in by_param.items()}
+
+
+def _module_weights(
+    model: nn.Module, called: list[tuple[str, tuple[int, ...] | None, int]], problems: dict[str, str]
+) -> list[tuple[int, PrunableWeight]]:
+    """The weights of graph-bearing modules by their rules (``problems`` gains the refusals)."""
     found: list[tuple[int, PrunableWeight]] = []
     for name, size, clock in called:
         if name in problems:
@@ -301,30 +314,58 @@ def probe(model: nn.Module, example_input: torch.Tensor) -> Probe:
             found += [(clock, w) for w in _weights_of(name, model.get_submodule(name), size)]
         except (NotImplementedError, ValueError) as err:
             problems[name] = str(err)
+    return found
+
+
+def _operation_reading(model: nn.Module, w: PrunableWeight, read: Reading) -> PrunableWeight:
+    """A ``Linear``'s or convolution's weight as its operation read it, when that is a graph: a
+    subclass may compute its kernel (timm's standardised convolutions)."""
+    operation = read.get(w.name, (0, None))[1]
+    module = model.get_submodule(w.name.rpartition(".")[0])
+    return operation if isinstance(module, (nn.Linear, *_CONV)) and isinstance(operation, PrunableWeight) else w
+
+
+def probe(model: nn.Module, example_input: torch.Tensor) -> Probe:
+    """Every parameter of ``model``: graph weights in forward-execution order (the last is the
+    output layer), and the rest with the reason each is not a graph. A tensor shared by several
+    layers is analysed once, as the first the forward pass calls."""
+    called, problems, seen = _forward(model, example_input)
+    params = dict(model.named_parameters())
+    found = _module_weights(model, called, problems)
+    refused = {id(q) for owner in problems for q in model.get_submodule(owner).parameters(recurse=False)}
+    read = _read_uses(seen, params, refused)
+    found = [(clock, _operation_reading(model, w, read)) for clock, w in found]
     claimed: dict[int, str] = {}
     for clock, w in list(found):
         ids = [id(p) for p in _underlying(model, w.name)]
         if ids[0] in claimed:
             found.remove((clock, w))
         claimed.update((i, claimed.get(i, w.name)) for i in ids)
-    params = dict(model.named_parameters())
-    unread: dict[str, str] = {}
-    by_param: dict[str, list[Use]] = {}
-    refused = {id(q) for owner in problems for q in model.get_submodule(owner).parameters(recurse=False)}
-    for use in seen.uses:  # a module whose own rule refused it keeps that reason
-        if id(params[use.param]) not in claimed and id(params[use.param]) not in refused:
-            by_param.setdefault(use.param, []).append(use)
-    for name, uses in by_param.items():
-        weight = _from_uses(name, tuple(params[name].shape), uses)
+    unread = {}
+    for name, (clock, weight) in read.items():
+        if id(params[name]) in claimed:
+            continue
         if isinstance(weight, str):
             unread[name] = weight
         else:
-            found.append((uses[0].order, weight))
+            found.append((clock, weight))
             claimed[id(params[name])] = name
     weights = [w for _, w in sorted(found, key=lambda pair: pair[0])]
     if weights:
         weights[-1] = PrunableWeight(**{**weights[-1].__dict__, "is_output": True})
-    graphs = {w.name for w in weights}
+    return Probe(weights, _skipped(model, {w.name for w in weights}, claimed, unread, problems, seen))
+
+
+def _skipped(
+    model: nn.Module,
+    graphs: set[str],
+    claimed: dict[int, str],
+    unread: dict[str, str],
+    problems: dict[str, str],
+    seen: WeightUses,
+) -> list[Skipped]:
+    """Every parameter that is no graph, with the reason (``unreadable``: one the pipeline would
+    have to prune but cannot read)."""
     skipped = []
     for name, param in model.named_parameters(remove_duplicate=False):
         owner_name, _, pname = name.rpartition(".")
@@ -332,16 +373,17 @@ def probe(model: nn.Module, example_input: torch.Tensor) -> Probe:
             id(param) in claimed and claimed[id(param)] in graphs and _behind(name, claimed[id(param)])
         ):
             continue
+        bias = _BIAS.fullmatch(pname) is not None or name in seen.biases
         if id(param) in claimed:
             reason, unreadable = f"the same tensor as {claimed[id(param)]}: analysed once, there", False
         elif name in unread:
             reason, unreadable = f"a linear or convolution operation uses it, but {unread[name]}", True
         else:
             owner = model.get_submodule(owner_name)
-            reason = _skip_reason(owner, pname, problems.get(owner_name), seen.other_ops.get(name))
-            unreadable = not _BIAS.fullmatch(pname) and (owner_name in problems or isinstance(owner, _UNSUPPORTED))
+            reason = _skip_reason(owner, bias, problems.get(owner_name), seen.other_ops.get(name))
+            unreadable = not bias and (owner_name in problems or isinstance(owner, _UNSUPPORTED))
         skipped.append(Skipped(name, tuple(param.shape), reason, unreadable))
-    return Probe(weights, skipped)
+    return skipped
 
 
 def _behind(name: str, weight: str) -> bool:

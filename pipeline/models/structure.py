@@ -119,6 +119,8 @@ class _Units(fx.Interpreter):
             return None  # sizes, constants and what is computed from them alone
         if n.op == "call_module":
             return self._module(n, self.fetch_attr(str(n.target)), out)
+        if n.target is F.linear and isinstance(n.args[1], fx.Node) and n.args[1].op == "get_attr":
+            return self.linear(str(n.args[1].target), self.units[n.args[0]], out)  # your own F.linear
         key = n.target if n.op == "call_function" else str(n.target)
         for rule in (_unit, _move, _elementwise, _reduce):
             found = rule(self, n, key, out)
@@ -188,21 +190,28 @@ class _Units(fx.Interpreter):
             raise ValueError(f"layer {name!r} is called twice: one weight tensor, two places in the network graph")
         if isinstance(module, nn.RNNBase):
             return self.recurrent(name, module, x, out)
-        result = self.fresh(out.shape)
         if isinstance(module, nn.Linear):
-            if x.numel() != module.in_features:
-                raise ValueError(
-                    f"layer {name!r}: a Linear applied at {tuple(x.shape[1:-1])} positions (tokens) is one graph "
-                    "per position; the network graph reads it at one"
-                )
-            self.ends[f"{name}.weight"] = (x.reshape(-1), result.reshape(-1))
-            return result
+            return self.linear(f"{name}.weight", x, out)
+        result = self.fresh(out.shape)
         pad = module.padding if not isinstance(module.padding, str) else _symmetric(module)  # type: ignore[union-attr]
         if isinstance(module, nn.Conv1d):
             grown = self.padded(x, lambda t: F.pad(t, (pad[0], pad[0])))
         else:
             grown = self.padded(x, lambda t: F.pad(t, (pad[1], pad[1], pad[0], pad[0])))
         self.ends[f"{name}.weight"] = (grown.reshape(-1), result.reshape(-1))
+        return result
+
+    def linear(self, weight: str, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """A linear map (a ``Linear`` module or ``F.linear`` on a weight): new output units."""
+        if weight in self.ends:
+            raise ValueError(f"weight {weight!r} is used twice: one weight tensor, two places in the network graph")
+        if x.numel() != x.shape[-1]:
+            raise ValueError(
+                f"weight {weight!r}: a linear map applied at {tuple(x.shape[1:-1])} positions (tokens) is one graph "
+                "per position; the network graph reads it at one"
+            )
+        result = self.fresh(out.shape)
+        self.ends[weight] = (x.reshape(-1), result.reshape(-1))
         return result
 
     def recurrent(self, name: str, module: nn.RNNBase, x: torch.Tensor, out: Any) -> Any:

@@ -96,8 +96,8 @@ class Recipe:
                 other = value if node.name == self.weight else (lookup or self.others.__getitem__)(node.name)
                 results.append(other.to(value.device, value.dtype))
                 continue
-            kwargs = {k: (value.device if k == "device" else resolve(v)) for k, v in node.kwargs.items()}
-            out = node.func(*tree_map(resolve, node.args, is_leaf=lambda a: isinstance(a, _Ref)), **kwargs)
+            args, kwargs = tree_map(resolve, (node.args, node.kwargs), is_leaf=lambda a: isinstance(a, _Ref))
+            out = node.func(*args, **kwargs)
             results.append(out if node.item is None else out[node.item])
         out = results[-1]
         out = out[0] if self.batch0 else out
@@ -157,6 +157,7 @@ class WeightUses(TorchDispatchMode):
         self.of: dict[int, int] = {}
         self.uses: list[Use] = []
         self.other_ops: dict[str, set[str]] = {}
+        self.biases: set[str] = set()  # parameters added to a product's or convolution's output
         self.clock = 0
 
     def _node_of(self, t: torch.Tensor) -> int | None:
@@ -216,7 +217,7 @@ class WeightUses(TorchDispatchMode):
             return _Ref(refs[id(a)]) if isinstance(a, torch.Tensor) else a
 
         r_args = tree_map(ref, args)
-        r_kwargs = {k: ref(v) for k, v in kwargs.items() if k != "device"}
+        r_kwargs = {k: tree_map(ref, v) for k, v in kwargs.items() if k != "device"}  # replayed where the value is
         outs = list(out) if isinstance(out, tuple | list) else [out]
         first = outs[0] if outs and isinstance(outs[0], torch.Tensor) else None
         moved = (func.is_view and func._overloadname != "dtype") or func in _COPIES
@@ -237,8 +238,15 @@ class WeightUses(TorchDispatchMode):
                 item = i if isinstance(out, tuple | list) else None
                 self._add(_Node(func, r_args, r_kwargs, item, follows, moved and follows is not None), o)
 
+    def _bias(self, t: Any) -> None:
+        n = self._param_root(self._node_of(t)) if isinstance(t, torch.Tensor) else None
+        if n is not None:
+            self.biases.add(self.nodes[n].name)  # type: ignore[arg-type]
+
     def _product(self, func: Any, args: tuple) -> None:
         left, right = _PRODUCTS[func]
+        if left == 1:  # addmm, baddbmm: the first operand is added
+            self._bias(args[0])
         sides = [(pos, args[pos]) for pos in (left, right) if pos is not None]
         static = [(pos, t, self._node_of(t)) for pos, t in sides]
         weights = [(pos, t, n) for pos, t, n in static if self._param_root(n) is not None]
@@ -281,6 +289,7 @@ class WeightUses(TorchDispatchMode):
 
     def _convolution(self, args: tuple) -> None:
         x, w = args[0], args[1]
+        self._bias(args[2])
         n = self._node_of(w)
         if self._param_root(n) is None:
             return

@@ -10,6 +10,8 @@ traced placement must equal the hand one up to the names of the vertices.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from torch import nn
 
+from pipeline.analysis import analyze
 from pipeline.data import get_dataset_info
 from pipeline.models import build_model, example_input, model_layers
 from pipeline.models.structure import Structure, network_structure
@@ -392,3 +395,36 @@ def test_a_recurrent_cell_from_a_given_state_is_refused():
 
     with pytest.raises(ValueError, match="from a zero initial state"):
         network_structure(Seeded(), torch.zeros(1, 4, 3))
+
+
+class _Functional(nn.Module):
+    """An MLP that applies its own parameters with F.linear (no Linear module is called)."""
+
+    def __init__(self, sizes: tuple[int, ...]) -> None:
+        super().__init__()
+        self.w = nn.ParameterList(nn.Parameter(torch.randn(b, a)) for a, b in itertools.pairwise(sizes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for k, w in enumerate(self.w):
+            x = torch.nn.functional.linear(x, w)
+            x = torch.relu(x) if k < len(self.w) - 1 else x
+        return x
+
+
+def test_a_functional_linear_is_placed_like_the_linear_module_it_equals():
+    """F.linear on a parameter is a layer of the network graph: the whole network's diagram is
+    the one of the nn.Linear model holding the same weights."""
+    torch.manual_seed(0)
+    functional = _Functional((6, 5, 4, 3))
+    modules = nn.Sequential(
+        nn.Linear(6, 5, bias=False), nn.ReLU(), nn.Linear(5, 4, bias=False), nn.ReLU(), nn.Linear(4, 3, bias=False)
+    )
+    with torch.no_grad():
+        for k, w in enumerate(functional.w):
+            modules[2 * k].weight.copy_(w)
+    x = torch.zeros(1, 6)
+    a = analyze(functional, x, null_draws=0, whole_network=True).network
+    b = analyze(modules, x, null_draws=0, whole_network=True).network
+    assert a is not None and b is not None and a.graph.n_vertices == b.graph.n_vertices == 18
+    np.testing.assert_allclose(np.sort(a.diagram.deaths), np.sort(b.diagram.deaths))
+    assert a.neural_persistence == pytest.approx(b.neural_persistence)
