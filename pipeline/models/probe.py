@@ -216,7 +216,7 @@ _BIAS = re.compile(r"bias|in_proj_bias|bias_(ih|hh)_l\d+(_reverse)?")
 _UNSUPPORTED = (nn.Conv3d, nn.modules.conv._ConvTransposeNd)
 
 
-def _skip_reason(owner: nn.Module, bias: bool, problem: str | None, ops: set[str] | None) -> str:
+def _skip_reason(owner: nn.Module, bias: bool, problem: str | None, ops: set[str] | None, feeds: bool) -> str:
     if bias:
         return "bias: shifts a vertex, not an edge between two"
     if problem is not None:
@@ -227,7 +227,9 @@ def _skip_reason(owner: nn.Module, bias: bool, problem: str | None, ops: set[str
         return "embedding: a lookup table of vectors, not a layer of edges"
     if isinstance(owner, _UNSUPPORTED):
         return f"{type(owner).__name__}: no graph of this kind here yet (Conv1d and Conv2d are)"
-    if isinstance(owner, _GRAPHS):
+    if feeds:
+        return "the forward pass computes a weight's values with it (a gain): the graph reads the result"
+    if isinstance(owner, _GRAPHS) and not ops:
         return f"{type(owner).__name__} not called by the forward pass on this input"
     if not ops:
         return f"a parameter of {type(owner).__name__} that the forward pass does not use on this input"
@@ -353,12 +355,12 @@ def probe(model: nn.Module, example_input: torch.Tensor) -> Probe:
     weights = [w for _, w in sorted(found, key=lambda pair: pair[0])]
     if weights:
         weights[-1] = PrunableWeight(**{**weights[-1].__dict__, "is_output": True})
-    return Probe(weights, _skipped(model, {w.name for w in weights}, claimed, unread, problems, seen))
+    return Probe(weights, _skipped(model, weights, claimed, unread, problems, seen))
 
 
 def _skipped(
     model: nn.Module,
-    graphs: set[str],
+    weights: list[PrunableWeight],
     claimed: dict[int, str],
     unread: dict[str, str],
     problems: dict[str, str],
@@ -366,6 +368,8 @@ def _skipped(
 ) -> list[Skipped]:
     """Every parameter that is no graph, with the reason (``unreadable``: one the pipeline would
     have to prune but cannot read)."""
+    graphs = {w.name for w in weights}
+    feeds = {n for w in weights for b in w.blocks if b.recipe is not None for n in b.recipe.needs}
     skipped = []
     for name, param in model.named_parameters(remove_duplicate=False):
         owner_name, _, pname = name.rpartition(".")
@@ -380,7 +384,7 @@ def _skipped(
             reason, unreadable = f"a linear or convolution operation uses it, but {unread[name]}", True
         else:
             owner = model.get_submodule(owner_name)
-            reason = _skip_reason(owner, bias, problems.get(owner_name), seen.other_ops.get(name))
+            reason = _skip_reason(owner, bias, problems.get(owner_name), seen.other_ops.get(name), name in feeds)
             unreadable = not bias and (owner_name in problems or isinstance(owner, _UNSUPPORTED))
         skipped.append(Skipped(name, tuple(param.shape), reason, unreadable))
     return skipped

@@ -378,7 +378,8 @@ def test_timm_scaled_std_conv2d_reads_its_gain_too():
         model.gain.copy_(torch.linspace(0.5, 2.0, 6).view(6, 1, 1, 1))
     ours = _analysed(model, x)
     assert ours[0].names == ["weight"]
-    assert "gain" in {s.name for s in ours[0].skipped}
+    reasons = {s.name: s.reason for s in ours[0].skipped}
+    assert "computes a weight's values with it (a gain)" in reasons["gain"]
     gain = model.gain.detach().view(6, 1, 1, 1)
     kernel = _standardised(model.weight, unbiased=False, eps=model.eps, inside_sqrt=True) * gain * model.scale
     _assert_same_diagram(ours, _analysed(_conv_twin(kernel, 1), x), "weight")
