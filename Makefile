@@ -41,3 +41,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench_epochs
 	$(PY) -m benchmarks.bench_analyze --scipy
 	$(PY) -m benchmarks.bench_network
+	$(PY) -m benchmarks.bench_checkpoint

@@ -25,7 +25,9 @@ def top_k(magnitudes: np.ndarray, k: int, present: np.ndarray | None = None) -> 
     smallest indices.
     """
     flat = np.asarray(magnitudes).ravel()
-    candidates = np.arange(flat.size) if present is None else np.flatnonzero(np.asarray(present).ravel())
+    if present is None:  # no index array over every weight: a large dense layer's memory stays one copy
+        return _top_k_all(flat, k)
+    candidates = np.flatnonzero(np.asarray(present).ravel())
     if not 0 <= k <= candidates.size:
         raise ValueError(f"cannot take the top {k} of {candidates.size} present weights")
     if k == candidates.size:
@@ -36,4 +38,16 @@ def top_k(magnitudes: np.ndarray, k: int, present: np.ndarray | None = None) -> 
     threshold = np.partition(values, values.size - k)[values.size - k]
     above = candidates[values > threshold]
     tied = candidates[values == threshold]
+    return np.sort(np.concatenate([above, tied[: k - above.size]]))
+
+
+def _top_k_all(flat: np.ndarray, k: int) -> np.ndarray:
+    """``top_k`` of every weight."""
+    if not 0 <= k <= flat.size:
+        raise ValueError(f"cannot take the top {k} of {flat.size} present weights")
+    if k in (0, flat.size):
+        return np.arange(k)
+    threshold = np.partition(flat, flat.size - k)[flat.size - k]
+    above = np.flatnonzero(flat > threshold)
+    tied = np.flatnonzero(flat == threshold)
     return np.sort(np.concatenate([above, tied[: k - above.size]]))
