@@ -11,6 +11,7 @@ more: its forest comes from the layers' forests (docs/science.md §10).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -87,17 +88,22 @@ class Analysis:
 
 
 def _reader(model: nn.Module, values: ValueOf | None, zeros: Zeros, counted: list[int]) -> Reader:
-    """A weight's graphs from its stored value (``values``, else the model's); exact zeros are
-    absent edges under ``pruned`` (``counted`` collects how many were read so)."""
+    """A weight's graphs from its stored value (``values``, else the model's); under ``pruned``
+    an exact zero the operation receives is an absent edge (a masked weight; a standardised
+    kernel's stored zero is not one), and ``counted`` collects how many were read so."""
     lookup = None if values is None else (lambda name: torch.from_numpy(values(name)))
 
     def read(w: PrunableWeight) -> list[Layer]:
-        value = weight_value(model, w.name) if values is None else values(w.name)
-        mask = None
-        if zeros == "pruned" and not np.all(value):
-            mask = value != 0
-            counted.append(int(mask.size - mask.sum()))
-        return graphs_of(w, value, mask, lookup)
+        graphs = graphs_of(w, weight_value(model, w.name) if values is None else values(w.name), None, lookup)
+        if zeros == "weights":
+            return graphs
+        out = []
+        for g in graphs:
+            if not np.all(g.weight):
+                g = dataclasses.replace(g, mask=g.weight != 0)
+                counted.append(int(g.weight.size - g.mask.sum()))
+            out.append(g)
+        return out
 
     return read
 

@@ -315,33 +315,6 @@ def test_a_torchvision_classifier_runs_imp_and_timp_rounds(tmp_path):
     assert timp.attrs.tree_kept == 1.0 and imp.attrs.tree_kept < 1.0
 
 
-@pytest.mark.slow
-def test_weights_used_through_functions_are_pruned_in_the_grid(tmp_path):
-    """tv:swin_t applies its attention weights with F.linear (its Linear modules are never
-    called): the grid prunes them like every other weight and T-IMP keeps their trees."""
-    arch = "tv:swin_t"
-    config = tiny_config(
-        tmp_path,
-        grid={"pairs": [f"{arch}/mnist-5k"]},
-        data={"train_subset": 64},
-        training={"epochs": 1},
-        nulls={"draws": 0},
-    )
-    files = {
-        (m, k): read_round(run_round(config, round_key(config, k, m, arch=arch)))
-        for m, k in [("imp", 0), ("imp", 1), ("timp", 1)]
-    }
-    dense, imp, timp = files["imp", 0], files["imp", 1], files["timp", 1]
-    attention = [n for n in dense.weights if n.endswith(("attn.qkv.weight", "attn.proj.weight"))]
-    assert len(attention) == 24 and all(n in dense.diagrams for n in attention)
-    weights = prunable_weights(build_model(arch, "mnist-5k"), example_input((1, 28, 28)))
-    for w in (w for w in weights if w.name in attention):
-        assert imp.masks[w.name].mean() == pytest.approx(0.8, abs=0.01), w.name
-        assert np.all(imp.weights[w.name][~imp.masks[w.name]] == 0), w.name
-        tree = tree_edges(w, dense.weights[w.name], dense.masks[w.name])
-        assert timp.masks[w.name].ravel()[tree].all(), w.name
-
-
 def test_every_round_records_what_it_cost_and_the_jobs_table_sums_it(tiny):
     import socket
 

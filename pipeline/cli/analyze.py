@@ -134,8 +134,8 @@ def _example(args: argparse.Namespace, model: Any) -> Any:
     # here: torch loads only when a model is analysed, not for `python -m pipeline --help`
     import torch
 
-    from pipeline.models.hub import declared_input, is_language_model
-    from pipeline.models.zoo import INPUT_SHAPE
+    from pipeline.models.hub import declared_input, is_language_model  # here: loads torch
+    from pipeline.models.zoo import INPUT_SHAPE  # here: loads torch
 
     if args.input_shape is not None or args.torchvision:
         shape = _input_shape(args.input_shape) if args.input_shape else INPUT_SHAPE
@@ -224,8 +224,11 @@ def build(args: argparse.Namespace, *, stream: bool = True) -> tuple[Any, str, A
     kwargs = _model_args(args.model_arg)
     if args.checkpoint and stream:
         stored = open_stored(args.checkpoint)
-        with contextlib.suppress(ValueError):  # a builder that needs real tensors: built whole below
+        try:
             model = _built(args, label, kwargs, meta=True)
+        except ValueError:  # a builder that needs real tensors: built whole below
+            model = None
+        if model is not None:
             stored.check(model, label)
             return model, label, stored.values()
     model = _built(args, label, kwargs, meta=False)
@@ -299,7 +302,7 @@ def run_analyze(args: argparse.Namespace) -> None:
         try:
             result = _analysis(args, model, example, values, convention, writer)
         except ValueError as err:
-            if values is None:
+            if values is None or "meta" not in str(err):  # only what the meta device cannot do is retried whole
                 raise
             print(f"note: the model does not run on the meta device ({err}); loading it whole", file=sys.stderr)
             model, label, values = build(args, stream=False)

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -91,6 +92,18 @@ def load_into(model: nn.Module, path: Path, label: str) -> None:
     model.load_state_dict(state, strict=False)
 
 
+def _safe_open(file: Path) -> Any:
+    """A safetensors file opened for reading by name, or one line saying what is missing."""
+    try:
+        from safetensors import safe_open  # here: an optional extra, needed only for these files
+    except ImportError:
+        raise ValueError("reading .safetensors needs the safetensors package: pip install safetensors") from None
+    try:
+        return safe_open(file, framework="pt")
+    except Exception as err:  # a file safetensors cannot read: say which
+        raise ValueError(f"{file}: not a safetensors file ({first_line(err)})") from None
+
+
 @dataclass
 class Stored:
     """The tensors of a model file, read one at a time by name: ``shapes`` as stored,
@@ -104,20 +117,21 @@ class Stored:
     alias: dict[str, str] | None = None
 
     def read(self, name: str) -> torch.Tensor:
+        if name not in self.shapes:  # a non-persistent buffer a kernel is computed with, say
+            raise ValueError(f"{self.path} holds no tensor {name!r}: it lives only in a model not on the meta device")
         if self.state is not None:
             return self.state[name]
-        from safetensors import safe_open  # here: an optional extra, needed only for these files
-
-        with safe_open(self.files[name], framework="pt") as f:  # type: ignore[index]
+        with _safe_open(self.files[name]) as f:  # type: ignore[index]
             return f.get_tensor(name)
 
     def check(self, model: nn.Module, label: str) -> None:
         """Refuse, in one line, a file that does not hold the model's tensors at their shapes;
         a tensor the model ties to another (GPT-2's lm_head) may be stored once."""
-        own = {k: tuple(v.shape) for k, v in model.state_dict(keep_vars=True).items()}
+        state = model.state_dict(keep_vars=True)
+        own = {k: tuple(v.shape) for k, v in state.items()}
         first: dict[int, str] = {}
         self.alias = {}
-        for name, t in model.state_dict(keep_vars=True).items():
+        for name, t in state.items():
             known = first.setdefault(id(t), name)
             self.alias[name] = name if name in self.shapes else self.alias.get(known, name)
         theirs = dict(self.shapes)
@@ -143,23 +157,18 @@ def _safetensors(path: Path) -> dict[str, Path]:
         if index:
             try:
                 weight_map = json.loads(index[0].read_text())["weight_map"]
-            except (ValueError, KeyError, TypeError) as err:
+                if not all(isinstance(f, str) for f in weight_map.values()):
+                    raise TypeError("its weight_map must name a file for every tensor")
+            except (ValueError, KeyError, TypeError, AttributeError) as err:
                 raise ValueError(f"{index[0]}: not a safetensors index with a weight_map ({err})") from None
             return {name: path / file for name, file in weight_map.items()}
         files = sorted(path.glob("*.safetensors"))
         if not files:
             raise FileNotFoundError(f"{path}: no *.safetensors file or *.safetensors.index.json in this directory")
-    try:
-        from safetensors import safe_open  # here: an optional extra, needed only for these files
-    except ImportError:
-        raise ValueError("reading .safetensors needs the safetensors package: pip install safetensors") from None
     out = {}
     for file in files:
-        try:
-            with safe_open(file, framework="pt") as f:
-                out.update(dict.fromkeys(f.keys(), file))
-        except Exception as err:  # a file safetensors cannot read: say which
-            raise ValueError(f"{file}: not a safetensors file ({first_line(err)})") from None
+        with _safe_open(file) as f:
+            out.update(dict.fromkeys(f.keys(), file))
     return out
 
 
@@ -170,12 +179,10 @@ def open_stored(path: Path) -> Stored:
         if not path.exists():
             raise FileNotFoundError(f"no such model file: {path}")
         files = _safetensors(path)
-        from safetensors import safe_open  # here: an optional extra; _safetensors checked it is there
-
         shapes = {}
         for file in sorted(set(files.values())):
             _exists(file)
-            with safe_open(file, framework="pt") as f:
+            with _safe_open(file) as f:
                 shapes.update({k: tuple(f.get_slice(k).get_shape()) for k in f.keys() if files.get(k) == file})  # noqa: SIM118
         missing = [name for name in files if name not in shapes]
         if missing:

@@ -5,7 +5,7 @@ whose weight operand follows a parameter, seen at torch's operator dispatch
 (``pipeline.models.uses``: ``F.linear``, GPT-2's transposed ``Conv1D``, functional and
 standardised convolutions, parts of packed projections). Module types add what an operation
 cannot say: gate blocks of ``RNN``/``LSTM``/``GRU`` and ``MultiheadAttention``'s q/k/v blocks;
-a module's weight is read by its module rule. Convolution input sizes are read during the pass,
+a ``Linear`` or convolution module takes its operation's reading. Convolution input sizes are read during the pass,
 never kept in tables. Every other parameter is reported with the reason it is no graph. The
 result is plain numpy (``pipeline.topology`` layers).
 """
@@ -24,7 +24,7 @@ from torch import nn
 
 from pipeline.errors import first_line
 from pipeline.models.uses import Recipe, Use, WeightUses
-from pipeline.topology.graphs import ConvGeometry, ConvLayer, DenseLayer, Layer, LayerKind, block_name
+from pipeline.topology.graphs import ConvGeometry, ConvLayer, DenseLayer, Layer, LayerKind, block_name, conv_geometry
 
 _GATES = {"RNN": ("",), "GRU": ("r", "z", "n"), "LSTM": ("i", "f", "g", "o")}
 _QKV = ("q", "k", "v")
@@ -115,15 +115,7 @@ def _conv_geometry(name: str, conv: nn.Conv1d | nn.Conv2d, input_size: tuple[int
         padding = (0,) * len(conv.kernel_size) if padding == "valid" else _same_padding(name, conv)
     if conv.padding_mode != "zeros" and any(padding):
         raise NotImplementedError(f"padding_mode={conv.padding_mode!r}: only zero padding is a Toeplitz graph")
-    lift = (lambda v: (1, *v)) if isinstance(conv, nn.Conv1d) else tuple
-    return ConvGeometry(
-        lift(input_size),
-        lift(conv.kernel_size),
-        lift(conv.stride),
-        (0, *padding) if isinstance(conv, nn.Conv1d) else tuple(padding),
-        lift(conv.dilation),
-        conv.groups,
-    )
+    return conv_geometry(input_size, conv.kernel_size, conv.stride, tuple(padding), conv.dilation, conv.groups)
 
 
 def _input_size(module: nn.Module, inputs: tuple, kwargs: dict) -> tuple[int, ...] | None:
@@ -166,7 +158,7 @@ def _forward(
         size = _input_size(module, inputs, kwargs)
         if name not in sizes:
             sizes[name] = size
-            order.append((name, uses.clock))
+            order.append((name, uses.clock + 0.5))  # after the operations so far, before its own
         elif sizes[name] != size:
             problems[name] = f"applied to inputs of sizes {sizes[name]} and {size}: one module, several graphs"
 
@@ -248,7 +240,10 @@ def _underlying(model: nn.Module, name: str) -> list[nn.Parameter]:
     if parametrizations is not None and attr in parametrizations:
         return list(parametrizations[attr].parameters())
     original = getattr(owner, f"{attr}_orig", None)
-    return [original] if isinstance(original, nn.Parameter) else [getattr(owner, attr)]
+    if isinstance(original, nn.Parameter):
+        return [original]
+    normed = [getattr(owner, f"{attr}_{part}", None) for part in ("v", "g")]  # torch.nn.utils.weight_norm
+    return normed if all(isinstance(q, nn.Parameter) for q in normed) else [getattr(owner, attr)]
 
 
 def weight_tensor(model: nn.Module, name: str) -> torch.Tensor:
@@ -268,6 +263,8 @@ def _from_uses(name: str, shape: tuple[int, ...], uses: list[Use]) -> PrunableWe
     reads: dict[tuple, Use] = {}
     for u in uses:
         first = reads.setdefault((u.offset, u.shape, u.transposed), u)
+        if (first.recipe is None) != (u.recipe is None):
+            return "read both as stored and as computed by different operations"
         if first.geometry != u.geometry:
             sizes = " and ".join(str(g.input_size) for g in (first.geometry, u.geometry) if g is not None)
             return f"applied to inputs of sizes {sizes}: one weight, several graphs"
@@ -319,12 +316,14 @@ def _module_weights(
     return found
 
 
-def _operation_reading(model: nn.Module, w: PrunableWeight, read: Reading) -> PrunableWeight:
-    """A ``Linear``'s or convolution's weight as its operation read it, when that is a graph: a
-    subclass may compute its kernel (timm's standardised convolutions)."""
+def _operation_reading(model: nn.Module, w: PrunableWeight, read: Reading) -> PrunableWeight | None:
+    """A ``Linear``'s or convolution's weight as its operation read it (a subclass may compute
+    its kernel: timm's standardised convolutions), None when the operation read no graph (its
+    reason is the reading's); any other module's weight as its rule reads it."""
     operation = read.get(w.name, (0, None))[1]
-    module = model.get_submodule(w.name.rpartition(".")[0])
-    return operation if isinstance(module, (nn.Linear, *_CONV)) and isinstance(operation, PrunableWeight) else w
+    if operation is None or not isinstance(model.get_submodule(w.name.rpartition(".")[0]), (nn.Linear, *_CONV)):
+        return w
+    return operation if isinstance(operation, PrunableWeight) else None
 
 
 def probe(model: nn.Module, example_input: torch.Tensor) -> Probe:
@@ -336,7 +335,7 @@ def probe(model: nn.Module, example_input: torch.Tensor) -> Probe:
     found = _module_weights(model, called, problems)
     refused = {id(q) for owner in problems for q in model.get_submodule(owner).parameters(recurse=False)}
     read = _read_uses(seen, params, refused)
-    found = [(clock, _operation_reading(model, w, read)) for clock, w in found]
+    found = [(clock, r) for clock, w in found if (r := _operation_reading(model, w, read)) is not None]
     claimed: dict[int, str] = {}
     for clock, w in list(found):
         ids = [id(p) for p in _underlying(model, w.name)]
@@ -392,10 +391,12 @@ def _skipped(
 
 def _behind(name: str, weight: str) -> bool:
     """Whether parameter ``name`` is what weight ``weight`` is computed from (its ``_orig`` or a
-    parametrisation's ``original``), not another layer's name for the same tensor."""
+    parametrisation's ``original``, weight norm's ``_v`` and ``_g``), not another layer's name for the
+    same tensor."""
     owner, _, attr = weight.rpartition(".")
     prefix = f"{owner}." if owner else ""
-    return name == f"{prefix}{attr}_orig" or name.startswith(f"{prefix}parametrizations.{attr}.")
+    behind = {f"{prefix}{attr}_orig", f"{prefix}{attr}_v", f"{prefix}{attr}_g"}
+    return name in behind or name.startswith(f"{prefix}parametrizations.{attr}.")
 
 
 def prunable_weights(model: nn.Module, example_input: torch.Tensor) -> list[PrunableWeight]:

@@ -9,7 +9,8 @@ or a ``convolution`` whose weight operand is static and follows one parameter el
 outputs), a slice of a packed projection) or computed element-wise (a standardised or masked
 kernel) — is a :class:`Use`: the parameter, the block of it the graph reads, in which
 orientation, at which sizes, and, when the values are computed, a :class:`Recipe` that
-recomputes them from the stored tensors. It works on the meta device: nothing needs values.
+recomputes them from the stored tensors. It works on the meta device: no stored value is read
+(a chain with copies replays an index tensor of the weight's size, one weight at a time).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
-from pipeline.topology.graphs import ConvGeometry
+from pipeline.topology.graphs import ConvGeometry, conv_geometry
 
 _aten = torch.ops.aten
 _PRODUCTS = {  # op: positions of (left, right) matrix operands
@@ -35,7 +36,7 @@ _PRODUCTS = {  # op: positions of (left, right) matrix operands
 }
 _CONVOLUTION = _aten.convolution.default
 _COPIES = {_aten.clone.default, _aten._to_copy.default, _aten._unsafe_view.default, _aten.lift_fresh.default}
-_NORMS = {  # element-wise in their first input: output 0 follows it
+_NORMALISING = {  # element-wise in their first input: output 0 follows it
     _aten.native_batch_norm.default,
     _aten._native_batch_norm_legit.no_stats,
     _aten._native_batch_norm_legit_functional.default,
@@ -205,9 +206,11 @@ class WeightUses(TorchDispatchMode):
             if all(n is not None for n in nodes):
                 self._record(func, args, kwargs, out, dict(zip(map(id, tensors), nodes, strict=True)))  # type: ignore[arg-type]
             else:
-                for n in nodes:  # stored tensors meet the input here: say where, for those that are no graph
+                for t, n in zip(tensors, nodes, strict=True):  # stored tensors meet the input here
                     for name in self.origins[n] if n is not None else ():
                         self.other_ops.setdefault(name, set()).add(func.__name__.split(".")[0])
+                    if n is not None and func._schema.is_mutable:  # changed by the input: not static now
+                        self.of.pop(id(t), None)
         return out
 
     def _record(self, func: Any, args: tuple, kwargs: dict, out: Any, refs: dict[int, int]) -> None:
@@ -224,7 +227,7 @@ class WeightUses(TorchDispatchMode):
         source = None
         if moved and len(set(nodes)) == 1:
             source = nodes[0]
-        elif not moved and first is not None and (torch.Tag.pointwise in func.tags or func in _NORMS):
+        elif not moved and first is not None and (torch.Tag.pointwise in func.tags or func in _NORMALISING):
             candidates = {
                 self._param_root(n)
                 for n in set(nodes)
@@ -250,9 +253,12 @@ class WeightUses(TorchDispatchMode):
         sides = [(pos, args[pos]) for pos in (left, right) if pos is not None]
         static = [(pos, t, self._node_of(t)) for pos, t in sides]
         weights = [(pos, t, n) for pos, t, n in static if self._param_root(n) is not None]
+        for _, _, n in static:
+            if n is not None and self._param_root(n) is None:
+                self._unfollowed(n)
         if not weights:
             return
-        if len([n for _, _, n in static if n is not None]) > 1:
+        if len([n for _, _, n in static if n is not None and self.origins[n]]) > 1:
             for _, _, n in weights:
                 name = self.nodes[self._root(n)].name  # type: ignore[arg-type]
                 self.uses.append(Use(name, "linear", self.clock, problem="multiplied by another stored tensor"))
@@ -260,26 +266,33 @@ class WeightUses(TorchDispatchMode):
         pos, t, n = weights[0]
         self.uses.append(self._dense_use(t, n, transpose=pos == right))  # type: ignore[arg-type]
 
+    def _unfollowed(self, n: int | None) -> None:
+        """A weight operand computed from stored tensors that no single parameter's element
+        follows (``w * sigmoid(score)``): its parameters are used, but as no graph."""
+        for name in self.origins[n] if n is not None else ():
+            problem = "the operation receives a tensor computed from it that no element of it follows"
+            self.uses.append(Use(name, "linear", self.clock, problem=problem))
+
     def _dense_use(self, t: torch.Tensor, n: int, *, transpose: bool) -> Use:
         root = self._root(n)
         leaf, name = self.tensors[root], self.nodes[root].name
         batch0 = t.dim() == 3
         if batch0 and t.shape[0] > 1 and t.stride(0) != 0:
             return Use(name, "linear", self.clock, problem="a different matrix per batch entry of a batched product")  # type: ignore[arg-type]
-        rows, cols = t.shape[-2:] if t.dim() > 1 else (t.shape[0], 1)
+        rows, cols = t.shape[-2:]
         shape = (int(cols), int(rows)) if transpose else (int(rows), int(cols))
         index = self._index(n, leaf)
         if index is None:  # a chain of views: the operand's strides say where each value lies
-            strides = t.stride()[-2:] if t.dim() > 1 else (t.stride(0), 1)
+            strides = t.stride()[-2:]
             offset = t.storage_offset() - leaf.storage_offset()
             strides = strides[::-1] if transpose else strides
         else:
             matrix = index[0] if batch0 else index
             matrix = matrix.T if transpose else matrix
             offset, strides = int(matrix.min()), None
-            if torch.equal(matrix.flatten(), offset + torch.arange(matrix.numel())):
+            if torch.equal(matrix.flatten(), offset + torch.arange(matrix.numel(), dtype=matrix.dtype)):
                 strides = (shape[1], 1)
-            elif torch.equal(matrix.T.flatten(), offset + torch.arange(matrix.numel())):
+            elif torch.equal(matrix.T.flatten(), offset + torch.arange(matrix.numel(), dtype=matrix.dtype)):
                 strides = (1, shape[0])
         transposed = _transposed(shape, strides)
         if transposed is None:
@@ -292,6 +305,7 @@ class WeightUses(TorchDispatchMode):
         self._bias(args[2])
         n = self._node_of(w)
         if self._param_root(n) is None:
+            self._unfollowed(n)
             return
         root = self._root(n)  # type: ignore[arg-type]
         leaf, name = self.tensors[root], self.nodes[root].name
@@ -306,21 +320,15 @@ class WeightUses(TorchDispatchMode):
             whole = tuple(w.shape) == tuple(leaf.shape) and (
                 (w.stride() == _contiguous(tuple(w.shape)) and w.storage_offset() == leaf.storage_offset())
                 if index is None
-                else torch.equal(index.flatten(), torch.arange(index.numel()))
+                else torch.equal(index.flatten(), torch.arange(index.numel(), dtype=index.dtype))
             )
             if not whole:
                 problem = "a convolution reads a part or a rearrangement of it"
         if problem is not None:
             self.uses.append(Use(name, "conv", self.clock, problem=problem))  # type: ignore[arg-type]
             return
-        lift = (lambda v: (1, *v)) if w.dim() == 3 else tuple
-        geometry = ConvGeometry(
-            lift(tuple(x.shape[2:])),
-            lift(tuple(w.shape[2:])),
-            lift(tuple(stride)),
-            (0, *padding) if w.dim() == 3 else tuple(padding),
-            lift(tuple(dilation)),
-            int(groups),
+        geometry = conv_geometry(
+            tuple(x.shape[2:]), tuple(w.shape[2:]), tuple(stride), tuple(padding), tuple(dilation), int(groups)
         )
         recipe = self._recipe(n, name)  # type: ignore[arg-type]
         self.uses.append(Use(name, "conv", self.clock, tuple(w.shape), geometry=geometry, recipe=recipe))  # type: ignore[arg-type]
@@ -338,7 +346,8 @@ class WeightUses(TorchDispatchMode):
         chain = self._chain(n)
         if leaf.is_contiguous() and all(self.nodes[c].func.is_view for c in chain):
             return None
-        index = torch.arange(leaf.numel()).view(tuple(leaf.shape))
+        dtype = torch.int32 if leaf.numel() < 2**31 else torch.int64  # half the memory of a large weight
+        index = torch.arange(leaf.numel(), dtype=dtype).view(tuple(leaf.shape))
         for c in chain:
             node = self.nodes[c]
             if node.moved and node.func.is_view:
@@ -346,6 +355,9 @@ class WeightUses(TorchDispatchMode):
                 index = out if node.item is None else out[node.item]
             elif node.moved and node.func is _aten._unsafe_view.default:
                 index = index.reshape(node.args[1])
+            elif node.moved:  # a copy: laid out as the copy is, so later views see its strides
+                out = self.tensors[c]
+                index = torch.empty_strided(out.shape, out.stride(), dtype=index.dtype).copy_(index)
         return index
 
     def _recipe(self, n: int, name: str, *, batch0: bool = False, transpose: bool = False) -> Recipe | None:
@@ -370,7 +382,7 @@ class WeightUses(TorchDispatchMode):
             _Node(
                 node.func,
                 tree_map(renumbered, node.args, is_leaf=lambda a: isinstance(a, _Ref)),
-                {k: renumbered(v) for k, v in node.kwargs.items()},
+                tree_map(renumbered, node.kwargs, is_leaf=lambda a: isinstance(a, _Ref)),
                 node.item,
                 name=node.name,
                 parameter=node.parameter,

@@ -31,7 +31,7 @@ FORMAT = "imp-topology-analysis/1"
 class AnalysisFile:
     """Context manager: ``add`` diagrams as they are computed, ``finish`` with the table."""
 
-    def __init__(self, path: str | Path, attrs: dict[str, str]) -> None:
+    def __init__(self, path: str | Path, attrs: dict[str, str | int]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.partial = partial_file(self.path)

@@ -169,7 +169,7 @@ class DiagramAttrs(LayerSummary, Record):
     graph, its part of the network's forest (``LayerShare``, §10)."""
 
     tensor: str = doc("the weight tensor (state_dict name) the graph belongs to")
-    offset: int = doc("flat index of the graph's first weight in that tensor (non-zero for gate blocks)")
+    offset: int = doc("flat index of the graph's first weight in that tensor (non-zero for gate blocks and parts)")
     size: int = doc("weights of the tensor in this graph (its flat indices: offset .. offset + size - 1)")
     network_tree_edges: int | None = optional(_SHARE["network_tree_edges"])
     network_tree_share: float | None = optional(_SHARE["network_tree_share"])

@@ -71,6 +71,20 @@ class ConvGeometry:
         )
 
 
+def conv_geometry(
+    input_size: tuple[int, ...],
+    kernel_size: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    dilation: tuple[int, ...],
+    groups: int,
+) -> ConvGeometry:
+    """A 2-D convolution's geometry, or a 1-D one's (one-element tuples) as height 1."""
+    if len(kernel_size) == 1:
+        return ConvGeometry((1, *input_size), (1, *kernel_size), (1, *stride), (0, *padding), (1, *dilation), groups)
+    return ConvGeometry(tuple(input_size), tuple(kernel_size), tuple(stride), tuple(padding), tuple(dilation), groups)  # type: ignore[arg-type]
+
+
 def _check_mask(weight: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
     if mask is None:
         return None
@@ -95,7 +109,7 @@ class DenseLayer:
     """A complete bipartite layer: ``weight`` is (outputs n, inputs m), torch's layout.
 
     The graph's weights are the flat indices ``offset .. offset + size - 1`` of the parameter
-    tensor it came from (``offset`` non-zero for one gate block of a recurrent matrix), read
+    tensor it came from (``offset`` non-zero for a gate block or a part of a packed matrix), read
     row-major as ``weight`` or, ``transposed``, as its transpose: a tensor stored as (inputs,
     outputs), like GPT-2's ``Conv1D``. ``stored`` turns the graph's flat indices into the
     tensor's, so edge indices always name the stored parameter.

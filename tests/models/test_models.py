@@ -14,9 +14,10 @@ from pipeline.models import (
     valid_pairs,
 )
 from pipeline.models.probe import probe
-from pipeline.models.registry import IMAGE_FAMILIES, declarations
+from pipeline.models.registry import IMAGE_FAMILIES, check_pair, declarations
 from pipeline.topology import PAPER, network_persistence
 from pipeline.topology.graphs import ConvLayer, DenseLayer
+from pipeline.train import ModelMasks
 
 # Parameter counts derived by hand from docs/science.md §6 (BatchNorm where used, no conv biases then):
 # FCN 784·100+100 + 4·(100·100+100) + 100·10+10; CNN 1·32·9+32 + 32·32·9+32 + 25088·10+10;
@@ -153,3 +154,21 @@ def test_architectures_are_declared_by_their_decorators_read_without_import(tmp_
         declarations(tmp_path, "pkg")
     (tmp_path / "b.py").write_text('@registry.register_model("deep")\ndef deep(): ...\n')
     assert declarations(tmp_path, "pkg") == {"deep": IMAGE_FAMILIES, "mlp": ("mnist",)}
+
+
+def test_the_grid_prunes_weights_used_through_functions():
+    """tv:swin_t applies its attention weights with F.linear (its Linear modules are never
+    called): the grid's pair check accepts it and its prunable weights include all 24, which
+    masks hold at zero like any other weight (ModelMasks: what every round trains under)."""
+    check_pair("tv:swin_t", "mnist-5k")
+    torch.manual_seed(0)
+    model = build_model("tv:swin_t", "mnist-5k")
+    weights = prunable_weights(model, example_input((1, 28, 28)))
+    attention = [w.name for w in weights if w.name.endswith(("attn.qkv.weight", "attn.proj.weight"))]
+    assert len(attention) == 24
+    x = torch.randn(2, 1, 28, 28)
+    before = model.eval()(x)
+    masks = {name: np.zeros(w.shape, dtype=bool) for w in weights for name in [w.name] if name in attention}
+    ModelMasks(model, masks).enforce()
+    assert all(not model.get_parameter(name).any() for name in attention)
+    assert not torch.allclose(model(x), before)  # the forward pass really uses them

@@ -10,9 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import prune
 
 from pipeline.analysis import analyze
-from pipeline.models.probe import prunable_weights
+from pipeline.models.probe import probe, prunable_weights
 
 
 def _analysed(model: nn.Module, example: torch.Tensor):
@@ -383,3 +384,56 @@ def test_timm_scaled_std_conv2d_reads_its_gain_too():
     gain = model.gain.detach().view(6, 1, 1, 1)
     kernel = _standardised(model.weight, unbiased=False, eps=model.eps, inside_sqrt=True) * gain * model.scale
     _assert_same_diagram(ours, _analysed(_conv_twin(kernel, 1), x), "weight")
+
+
+class _Twice(nn.Module):
+    """Forward passes the review of this change found misread, one per ``case``."""
+
+    def __init__(self, case: str) -> None:
+        super().__init__()
+        self.case = case
+        self.w = nn.Parameter(torch.randn(8, 4))
+        self.score = nn.Parameter(torch.randn(8, 4))
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.case == "product-before-head":  # the functional weight is not the output layer
+            return self.head(F.linear(x, self.w))
+        if self.case == "view-after-copy":
+            return self.head(torch.relu(F.linear(x, self.w.t().contiguous().view(-1).view(4, 8).t())))
+        if self.case == "zero-state":  # a product with a constant: the weight is still one graph
+            h = torch.zeros(x.shape[0], 8)
+            return self.head(torch.tanh(F.linear(x, self.w) + h @ torch.eye(8)))
+        return self.head(torch.relu(F.linear(x, self.w * torch.sigmoid(self.score))))  # "gated"
+
+
+def test_review_cases_are_read_right():
+    """The output layer is the last the forward pass uses; a view after a copy, a product with a
+    constant are read; a weight gated by another parameter is refused, never read as stored."""
+    x = torch.zeros(1, 4)
+    order = probe(_Twice("product-before-head"), x).weights
+    assert [(w.name, w.is_output) for w in order] == [("w", False), ("head.weight", True)]
+    for case in ("view-after-copy", "zero-state"):
+        found = probe(_Twice(case), x)
+        assert [w.name for w in found.weights] == ["w", "head.weight"], case
+        assert not any(s.unreadable for s in found.skipped), case
+    gated = probe(_Twice("gated"), x)
+    assert [w.name for w in gated.weights] == ["head.weight"]
+    reasons = {s.name: (s.reason, s.unreadable) for s in gated.skipped}
+    assert reasons["w"][1] and reasons["score"][1] and "no element of it follows" in reasons["w"][0]
+    with pytest.raises(NotImplementedError, match="'w'"):
+        prunable_weights(_Twice("gated"), x)
+
+
+def test_old_style_weight_norm_and_a_pruned_functional_weight_read_as_the_forward_pass_uses_them():
+    """torch.nn.utils.weight_norm's layer is one graph (its g and v are behind it); a weight
+    masked by torch.nn.utils.prune and used through F.linear reads its masked zeros as pruned."""
+    torch.manual_seed(0)
+    normed = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    torch.nn.utils.weight_norm(normed[0])
+    assert [w.name for w in probe(normed, torch.zeros(1, 4)).weights] == ["0.weight", "2.weight"]
+    model = _Twice("zero-state")
+    prune.l1_unstructured(model, "w", amount=0.5)
+    result = analyze(model, torch.zeros(1, 4), null_draws=0)
+    rows = result.frame().set_index("layer")
+    assert rows.loc["w_orig", "weights"] == 16 and result.zeros_pruned == 16
