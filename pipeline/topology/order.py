@@ -22,32 +22,20 @@ def top_k(magnitudes: np.ndarray, k: int, present: np.ndarray | None = None) -> 
     """Flat indices of the ``k`` first present weights in the total order, ascending.
 
     Linear time: a partition finds the k-th magnitude, ties at that magnitude go to the
-    smallest indices.
+    smallest indices. Without ``present`` no index array over every weight is made (a large
+    dense layer's memory stays one copy of its magnitudes).
     """
     flat = np.asarray(magnitudes).ravel()
-    if present is None:  # no index array over every weight: a large dense layer's memory stays one copy
-        return _top_k_all(flat, k)
-    candidates = np.flatnonzero(np.asarray(present).ravel())
-    if not 0 <= k <= candidates.size:
-        raise ValueError(f"cannot take the top {k} of {candidates.size} present weights")
-    if k == candidates.size:
-        return candidates
-    if k == 0:
-        return candidates[:0]
-    values = flat[candidates]
+    if present is None:
+        values, where = flat, np.flatnonzero
+    else:
+        candidates = np.flatnonzero(np.asarray(present).ravel())
+        values, where = flat[candidates], (lambda chosen: candidates[chosen])
+    if not 0 <= k <= values.size:
+        raise ValueError(f"cannot take the top {k} of {values.size} present weights")
+    if k in (0, values.size):
+        return where(np.arange(values.size) < k)
     threshold = np.partition(values, values.size - k)[values.size - k]
-    above = candidates[values > threshold]
-    tied = candidates[values == threshold]
-    return np.sort(np.concatenate([above, tied[: k - above.size]]))
-
-
-def _top_k_all(flat: np.ndarray, k: int) -> np.ndarray:
-    """``top_k`` of every weight."""
-    if not 0 <= k <= flat.size:
-        raise ValueError(f"cannot take the top {k} of {flat.size} present weights")
-    if k in (0, flat.size):
-        return np.arange(k)
-    threshold = np.partition(flat, flat.size - k)[flat.size - k]
-    above = np.flatnonzero(flat > threshold)
-    tied = np.flatnonzero(flat == threshold)
+    above = where(values > threshold)
+    tied = where(values == threshold)
     return np.sort(np.concatenate([above, tied[: k - above.size]]))
