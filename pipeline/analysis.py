@@ -26,7 +26,7 @@ from pipeline.models.structure import network_structure
 from pipeline.report.topology import analysis_frame
 from pipeline.topology.conventions import PAPER, Convention
 from pipeline.topology.diagram import Diagram, LayerPersistence, layer_persistence, layer_w_max
-from pipeline.topology.graphs import Layer, block_name
+from pipeline.topology.graphs import Layer
 from pipeline.topology.network import NetworkPersistence, network_diagram
 from pipeline.topology.null import NullSettings, layer_null
 from pipeline.topology.summary import LayerSummary, summarize
@@ -78,7 +78,7 @@ class Analysis:
 
     def persistence(self, name: str) -> LayerPersistence:
         for w in self.weights:
-            if name in (w.name, *(block_name(w.name, b.label) for b in w.blocks)):
+            if name in (w.graph_name(b) for b in w.blocks):
                 graph = next(g for g in self.read(w) if g.name == name)
                 return layer_persistence(graph, self.convention, self.global_max)
         raise KeyError(f"no graph named {name!r}: the graphs are {self.names}")
@@ -87,23 +87,17 @@ class Analysis:
         return self.persistence(name).diagram
 
 
-def _reader(model: nn.Module, values: ValueOf | None, zeros: Zeros, counted: list[int]) -> Reader:
+def _reader(model: nn.Module, values: ValueOf | None, zeros: Zeros) -> Reader:
     """A weight's graphs from its stored value (``values``, else the model's); under ``pruned``
     an exact zero the operation receives is an absent edge (a masked weight; a standardised
-    kernel's stored zero is not one), and ``counted`` collects how many were read so."""
+    kernel's stored zero is not one): the graph's mask says which."""
     lookup = None if values is None else (lambda name: torch.from_numpy(values(name)))
 
     def read(w: PrunableWeight) -> list[Layer]:
         graphs = graphs_of(w, weight_value(model, w.name) if values is None else values(w.name), None, lookup)
         if zeros == "weights":
             return graphs
-        out = []
-        for g in graphs:
-            if not np.all(g.weight):
-                g = dataclasses.replace(g, mask=g.weight != 0)
-                counted.append(int(g.weight.size - g.mask.sum()))
-            out.append(g)
-        return out
+        return [g if np.all(g.weight) else dataclasses.replace(g, mask=g.weight != 0) for g in graphs]
 
     return read
 
@@ -140,22 +134,22 @@ def analyze(
     """
     found = probe(model, example_input)
     structure = network_structure(model, example_input) if whole_network else None
-    counted: list[int] = []
-    read = _reader(model, values, zeros, [])
+    read = _reader(model, values, zeros)
     global_max = None
     if convention.w_max == "global":  # one more pass: the scale comes before any diagram
         global_max = max((layer_w_max(g) for g in _one_at_a_time(found.weights, read)), default=0.0)
-    read = _reader(model, values, zeros, counted)
-    shapes = {(block_name(w.name, b.label) if b.label else w.name): b.shape for w in found.weights for b in w.blocks}
+    shapes = {w.graph_name(b): b.shape for w in found.weights for b in w.blocks}
     n_weights = sum(int(np.prod(w.shape)) for w in found.weights)
     null = NullSettings(draws=auto_draws(n_weights) if null_draws is None else null_draws, seed=null_seed)
-    summaries, kept = [], []
+    summaries, kept, zeros_pruned = [], [], 0
     graphs = _one_at_a_time(found.weights, read)
     for graph in progress(graphs, len(shapes)) if progress else graphs:
         result = layer_persistence(graph, convention, global_max)
         summaries.append(summarize(result, layer_null(result, convention, null.draws, null.seed)))
         if on_layer is not None:
             on_layer(result)
+        if graph.mask is not None:  # only exact zeros mask a graph here
+            zeros_pruned += int(graph.mask.size - graph.mask.sum())
         if structure is not None:
             kept.append(graph)
     network = network_diagram(structure.graph(kept), convention) if structure is not None else None
@@ -168,7 +162,7 @@ def analyze(
         global_max=global_max,
         null=null,
         n_weights=n_weights,
-        zeros_pruned=sum(counted),
+        zeros_pruned=zeros_pruned,
         read=read,
         network=network,
     )

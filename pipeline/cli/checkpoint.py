@@ -148,28 +148,23 @@ class Stored:
         return lambda name: self.read(alias.get(name, name)).to(torch.float32).numpy()
 
 
-def _safetensors(path: Path) -> dict[str, Path]:
-    """Which file holds each tensor: one file, or a directory's index (``weight_map``) or files."""
+def _shards(path: Path) -> tuple[list[Path], dict[str, str] | None]:
+    """The safetensors files of a model, and the directory index's ``weight_map`` if it has one."""
     if path.is_file():
-        files = [path]
-    else:
-        index = sorted(path.glob("*.safetensors.index.json"))
-        if index:
-            try:
-                weight_map = json.loads(index[0].read_text())["weight_map"]
-                if not all(isinstance(f, str) for f in weight_map.values()):
-                    raise TypeError("its weight_map must name a file for every tensor")
-            except (ValueError, KeyError, TypeError, AttributeError) as err:
-                raise ValueError(f"{index[0]}: not a safetensors index with a weight_map ({err})") from None
-            return {name: path / file for name, file in weight_map.items()}
-        files = sorted(path.glob("*.safetensors"))
-        if not files:
-            raise FileNotFoundError(f"{path}: no *.safetensors file or *.safetensors.index.json in this directory")
-    out = {}
-    for file in files:
-        with _safe_open(file) as f:
-            out.update(dict.fromkeys(f.keys(), file))
-    return out
+        return [path], None
+    index = sorted(path.glob("*.safetensors.index.json"))
+    if index:
+        try:
+            weight_map = json.loads(index[0].read_text())["weight_map"]
+            if not all(isinstance(f, str) for f in weight_map.values()):
+                raise TypeError("its weight_map must name a file for every tensor")
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"{index[0]}: not a safetensors index with a weight_map ({err})") from None
+        return sorted({path / file for file in weight_map.values()}), weight_map
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"{path}: no *.safetensors file or *.safetensors.index.json in this directory")
+    return files, None
 
 
 def open_stored(path: Path) -> Stored:
@@ -178,13 +173,15 @@ def open_stored(path: Path) -> Stored:
     if path.is_dir() or path.suffix == ".safetensors":
         if not path.exists():
             raise FileNotFoundError(f"no such model file: {path}")
-        files = _safetensors(path)
-        shapes = {}
-        for file in sorted(set(files.values())):
+        shards, weight_map = _shards(path)
+        files, shapes = {}, {}
+        for file in shards:  # one pass over the files' headers: which file holds what, at which shape
             _exists(file)
             with _safe_open(file) as f:
-                shapes.update({k: tuple(f.get_slice(k).get_shape()) for k in f.keys() if files.get(k) == file})  # noqa: SIM118
-        missing = [name for name in files if name not in shapes]
+                for k in f.keys():  # noqa: SIM118 (safetensors' handle has no __iter__)
+                    if weight_map is None or path / weight_map.get(k, "") == file:
+                        files[k], shapes[k] = file, tuple(f.get_slice(k).get_shape())
+        missing = [name for name in weight_map or {} if name not in shapes]
         if missing:
             raise ValueError(f"{path}: the index names tensors its files do not hold ({_listed(missing)})")
         return Stored(path, shapes, files=files)

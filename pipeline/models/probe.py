@@ -80,6 +80,10 @@ class PrunableWeight:
         if not self.blocks:
             object.__setattr__(self, "blocks", (Block("", self.shape),))
 
+    def graph_name(self, block: Block) -> str:
+        """The name of one block's graph: the tensor's, or ``tensor[label]``."""
+        return block_name(self.name, block.label) if block.label else self.name
+
 
 @dataclass(frozen=True)
 class Skipped:
@@ -427,7 +431,7 @@ def graphs_of(
     for b in weight.blocks:
         used = b.read(value) if b.recipe is None else _computed(b.recipe, value, lookup)
         part = None if mask is None else b.read(mask)
-        name = block_name(weight.name, b.label) if b.label else weight.name
+        name = weight.graph_name(b)
         if weight.kind != "conv":
             graphs.append(DenseLayer(name, used, part, kind=weight.kind, offset=b.offset, transposed=b.transposed))
             continue
