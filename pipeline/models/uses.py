@@ -290,9 +290,10 @@ class WeightUses(TorchDispatchMode):
             matrix = index[0] if batch0 else index
             matrix = matrix.T if transpose else matrix
             offset, strides = int(matrix.min()), None
-            if torch.equal(matrix.flatten(), offset + torch.arange(matrix.numel(), dtype=matrix.dtype)):
+            block = offset + torch.arange(matrix.numel(), dtype=matrix.dtype)  # a contiguous block, in order
+            if torch.equal(matrix.flatten(), block):
                 strides = (shape[1], 1)
-            elif torch.equal(matrix.T.flatten(), offset + torch.arange(matrix.numel(), dtype=matrix.dtype)):
+            elif torch.equal(matrix.T.flatten(), block):
                 strides = (1, shape[0])
         transposed = _transposed(shape, strides)
         if transposed is None:
